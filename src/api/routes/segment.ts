@@ -1,0 +1,70 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { EventType, IncomingEvent } from '../../core/types.js';
+import { parseBatch, parseCall, segmentSchemas, MAX_BATCH_BYTES, MAX_EVENT_BYTES } from '../../ingest/segment.js';
+import { newId } from '../../lib/ids.js';
+import type { Store } from '../../store/db.js';
+import { ingestEvents } from '../../store/ingest.js';
+import { requireWriteKey, type KeyRing } from '../auth.js';
+import { invalid } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+
+// The Segment HTTP Tracking API: existing Segment, RudderStack and Jitsu clients post here unchanged.
+
+const CALLS: EventType[] = ['identify', 'track', 'page', 'screen', 'group', 'alias'];
+const ok = z.object({ success: z.literal(true) });
+const errorBody = z.object({
+  error: z.string(),
+  message: z.string(),
+  fields: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+});
+
+export function segmentRoutes(app: FastifyInstance, store: Store, keys: KeyRing, metrics: Metrics): void {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  const auth = requireWriteKey(keys);
+  const eventId = () => newId('msg');
+
+  async function store_(workspaceId: string, events: IncomingEvent[]): Promise<void> {
+    const result = await ingestEvents(store, workspaceId, events);
+    for (const e of events) metrics.eventsIngested.inc({ type: e.type });
+    metrics.eventsDuplicate.inc(result.duplicates);
+  }
+
+  for (const type of CALLS) {
+    r.post(`/v1/${type}`, {
+      bodyLimit: MAX_EVENT_BYTES,
+      preValidation: auth,
+      schema: {
+        tags: ['ingestion'],
+        summary: `Segment ${type} call`,
+        description: 'HTTP Basic auth with the write key as user name (empty password), or writeKey in the body.',
+        body: segmentSchemas[type],
+        response: { 200: ok, 400: errorBody, 401: errorBody, 413: errorBody },
+      },
+      handler: async (req) => {
+        const parsed = parseCall(type, req.body, new Date(), eventId);
+        if (!parsed.ok) throw invalid(parsed.errors, `${type} call`);
+        await store_(req.workspaceId, [parsed.value]);
+        return { success: true as const };
+      },
+    });
+  }
+
+  r.post('/v1/batch', {
+    bodyLimit: MAX_BATCH_BYTES,
+    preValidation: auth,
+    schema: {
+      tags: ['ingestion'],
+      summary: 'Segment batch: up to 2,500 calls and 500 KB, stored atomically',
+      body: segmentSchemas.batch,
+      response: { 200: ok, 400: errorBody, 401: errorBody, 413: errorBody },
+    },
+    handler: async (req) => {
+      const parsed = parseBatch(req.body, new Date(), eventId);
+      if (!parsed.ok) throw invalid(parsed.errors, 'batch (nothing was stored)');
+      await store_(req.workspaceId, parsed.value);
+      return { success: true as const };
+    },
+  });
+}

@@ -1,0 +1,256 @@
+import { deriveFacts } from './facts.js';
+import { applyFacts, mergeProfiles } from './profile.js';
+import { emptyProfile, type Identifier, type IncomingEvent, type ProfileState } from './types.js';
+
+// Identity resolution for a batch of events, as a pure function over a snapshot of the identity graph.
+// The store loads the snapshot (every identifier the batch mentions, and every identifier and profile
+// those lead to) under the profiles' locks, runs this, and writes the plan back in the same transaction.
+
+export const idKey = (i: Identifier): string => `${i.kind}:${i.value}`;
+
+export interface IdentitySnapshot {
+  /** identifier key → live profile id */
+  owners: Map<string, string>;
+  /** live profiles, with every identifier they hold */
+  profiles: Map<string, { state: ProfileState; identifiers: Identifier[] }>;
+}
+
+export interface Merge {
+  survivorId: string;
+  absorbedId: string;
+  /** true when the absorbed profile was created earlier in this same batch and never stored */
+  absorbedIsNew: boolean;
+  reason: string;
+  messageId: string;
+  at: string;
+}
+
+export interface Conflict {
+  profileId: string;
+  otherProfileId: string;
+  identifier: Identifier;
+  reason: string;
+  messageId: string;
+  at: string;
+}
+
+export interface ResolutionPlan {
+  /** Final state of every profile created or changed by the batch (live ones only). */
+  profiles: { state: ProfileState; isNew: boolean }[];
+  merges: Merge[];
+  conflicts: Conflict[];
+  /** Identifiers not held by any profile before, with their final owner. */
+  newIdentifiers: { identifier: Identifier; profileId: string }[];
+  /** Identifiers that moved without a merge (push tokens), with their final owner. */
+  movedIdentifiers: { identifier: Identifier; profileId: string }[];
+  /** Each event with the live profile it belongs to. */
+  events: { event: IncomingEvent; profileId: string }[];
+}
+
+interface Working {
+  owners: Map<string, string>;
+  profiles: Map<string, ProfileState>;
+  identifiersOf: Map<string, Map<string, Identifier>>;
+  created: Set<string>;
+  dirty: Set<string>;
+  mergedInto: Map<string, string>;
+  newIds: Map<string, Identifier>;
+  moved: Map<string, Identifier>;
+  plan: ResolutionPlan;
+}
+
+function userIdsOf(w: Working, profileId: string): Set<string> {
+  const out = new Set<string>();
+  for (const i of w.identifiersOf.get(profileId)?.values() ?? []) if (i.kind === 'user_id') out.add(i.value);
+  return out;
+}
+
+function canMerge(w: Working, a: string, b: string): boolean {
+  const ids = userIdsOf(w, a);
+  for (const u of userIdsOf(w, b)) ids.add(u);
+  return ids.size <= 1;
+}
+
+/** The survivor is the profile that has a user_id (when only one has), else the older one. */
+function chooseSurvivor(w: Working, a: string, b: string): [string, string] {
+  const ua = userIdsOf(w, a).size > 0;
+  const ub = userIdsOf(w, b).size > 0;
+  if (ua !== ub) return ua ? [a, b] : [b, a];
+  const pa = w.profiles.get(a)!;
+  const pb = w.profiles.get(b)!;
+  if (pa.createdAt !== pb.createdAt) return pa.createdAt < pb.createdAt ? [a, b] : [b, a];
+  return a < b ? [a, b] : [b, a];
+}
+
+function assign(w: Working, identifier: Identifier, profileId: string): void {
+  const key = idKey(identifier);
+  const previous = w.owners.get(key);
+  if (previous === profileId) return;
+  if (previous === undefined) w.newIds.set(key, identifier);
+  else {
+    w.identifiersOf.get(previous)?.delete(key);
+    if (!w.newIds.has(key)) w.moved.set(key, identifier);
+  }
+  w.owners.set(key, profileId);
+  let ids = w.identifiersOf.get(profileId);
+  if (!ids) w.identifiersOf.set(profileId, (ids = new Map()));
+  ids.set(key, identifier);
+}
+
+function merge(w: Working, a: string, b: string, e: IncomingEvent, reason: string): string {
+  const [survivorId, absorbedId] = chooseSurvivor(w, a, b);
+  const survivor = w.profiles.get(survivorId)!;
+  const absorbed = w.profiles.get(absorbedId)!;
+  w.profiles.set(survivorId, mergeProfiles(survivor, absorbed, e.timestamp));
+  for (const identifier of [...(w.identifiersOf.get(absorbedId)?.values() ?? [])]) {
+    // Identifiers of the absorbed profile follow it wholesale (the store moves them with one UPDATE);
+    // only record them as new when they were created in this batch.
+    const key = idKey(identifier);
+    w.owners.set(key, survivorId);
+    let ids = w.identifiersOf.get(survivorId);
+    if (!ids) w.identifiersOf.set(survivorId, (ids = new Map()));
+    ids.set(key, identifier);
+  }
+  w.identifiersOf.delete(absorbedId);
+  w.profiles.delete(absorbedId);
+  w.dirty.add(survivorId);
+  w.dirty.delete(absorbedId);
+  w.mergedInto.set(absorbedId, survivorId);
+  w.plan.merges.push({
+    survivorId,
+    absorbedId,
+    absorbedIsNew: w.created.has(absorbedId),
+    reason,
+    messageId: e.messageId,
+    at: e.timestamp,
+  });
+  return survivorId;
+}
+
+function live(w: Working, id: string): string {
+  let cur = id;
+  while (w.mergedInto.has(cur)) cur = w.mergedInto.get(cur)!;
+  return cur;
+}
+
+/** The identifiers an event links, each with whether it may merge profiles that hold different user_ids. */
+function linkedIdentifiers(w: Working, e: IncomingEvent, strong: Identifier[]): { id: Identifier; explicit: boolean }[] {
+  const out = strong.map((id) => ({ id, explicit: false }));
+  if (e.type === 'alias' && e.previousId) {
+    // alias is an explicit instruction that previousId and userId are one person, so it may join two
+    // user_ids. previousId may have been a user id or an anonymous id: use whichever is known.
+    const asUser: Identifier = { kind: 'user_id', value: e.previousId };
+    const asAnon: Identifier = { kind: 'anonymous_id', value: e.previousId };
+    const previous = w.owners.has(idKey(asUser)) || !w.owners.has(idKey(asAnon)) ? asUser : asAnon;
+    if (previous.kind === 'user_id' && !w.owners.has(idKey(asUser))) {
+      // Unknown previousId: remember it as an anonymous id, the common case (pre-login activity).
+      out.push({ id: asAnon, explicit: true });
+    } else out.push({ id: previous, explicit: true });
+  }
+  return out;
+}
+
+function resolveOne(w: Working, e: IncomingEvent, newProfileId: () => string): void {
+  const facts = deriveFacts(e);
+  const links = linkedIdentifiers(w, e, facts.identifiers);
+  const eventUserId = facts.identifiers.find((i) => i.kind === 'user_id')?.value;
+  const unowned: Identifier[] = [];
+  let primary: string | undefined;
+  const uid = facts.identifiers.find((i) => i.kind === 'user_id');
+  if (uid && w.owners.has(idKey(uid))) primary = w.owners.get(idKey(uid));
+
+  for (const { id, explicit } of links) {
+    const owner = w.owners.get(idKey(id));
+    if (owner === undefined) {
+      unowned.push(id);
+      continue;
+    }
+    if (primary === undefined) {
+      const theirs = userIdsOf(w, owner);
+      const compatible = explicit || eventUserId === undefined || [...theirs].every((u) => u === eventUserId);
+      if (compatible) primary = owner;
+      else conflict(w, e, id, owner, `${id.kind} belongs to a profile with a different user_id`);
+      continue;
+    }
+    if (owner === primary) continue;
+    if (explicit || canMerge(w, primary, owner)) {
+      primary = merge(w, primary, owner, e, explicit ? 'alias' : `shared ${id.kind}`);
+    } else {
+      conflict(w, e, id, owner, `${id.kind} links two profiles with different user_ids; not merged`);
+    }
+  }
+
+  if (primary === undefined) {
+    primary = newProfileId();
+    w.profiles.set(primary, emptyProfile(primary, e.timestamp));
+    w.identifiersOf.set(primary, new Map());
+    w.created.add(primary);
+  }
+  for (const id of unowned) assign(w, id, primary);
+  // Push tokens follow the device's current user: they move, they never merge.
+  for (const t of facts.pushTokens) {
+    const kind = t.provider === 'fcm' ? 'fcm_token' : t.provider === 'apns' ? 'apns_token' : 'webpush_endpoint';
+    const previous = w.owners.get(`${kind}:${t.token}`);
+    if (previous !== undefined && previous !== primary) {
+      const p = w.profiles.get(previous);
+      if (p) {
+        w.profiles.set(previous, {
+          ...p,
+          contactPoints: { ...p.contactPoints, push: p.contactPoints.push.filter((x) => x.token !== t.token) },
+        });
+        w.dirty.add(previous);
+      }
+    }
+    assign(w, { kind, value: t.token }, primary);
+  }
+  const before = w.profiles.get(primary)!;
+  w.profiles.set(primary, applyFacts(before, facts, e.timestamp, e.type));
+  w.dirty.add(primary);
+  w.plan.events.push({ event: e, profileId: primary });
+}
+
+function conflict(w: Working, e: IncomingEvent, identifier: Identifier, otherProfileId: string, reason: string): void {
+  // profileId is fixed up to the event's final profile once the event is resolved.
+  w.plan.conflicts.push({ profileId: '', otherProfileId, identifier, reason, messageId: e.messageId, at: e.timestamp });
+}
+
+export function resolveBatch(
+  snapshot: IdentitySnapshot,
+  events: IncomingEvent[],
+  newProfileId: () => string,
+): ResolutionPlan {
+  const w: Working = {
+    owners: new Map(snapshot.owners),
+    profiles: new Map(),
+    identifiersOf: new Map(),
+    created: new Set(),
+    dirty: new Set(),
+    mergedInto: new Map(),
+    newIds: new Map(),
+    moved: new Map(),
+    plan: { profiles: [], merges: [], conflicts: [], newIdentifiers: [], movedIdentifiers: [], events: [] },
+  };
+  for (const [id, p] of snapshot.profiles) {
+    w.profiles.set(id, p.state);
+    w.identifiersOf.set(id, new Map(p.identifiers.map((i) => [idKey(i), i])));
+  }
+  for (const e of events) {
+    const conflictsBefore = w.plan.conflicts.length;
+    resolveOne(w, e, newProfileId);
+    const profileId = w.plan.events[w.plan.events.length - 1].profileId;
+    for (let i = conflictsBefore; i < w.plan.conflicts.length; i++) w.plan.conflicts[i].profileId = profileId;
+  }
+  const plan = w.plan;
+  for (const ev of plan.events) ev.profileId = live(w, ev.profileId);
+  for (const c of plan.conflicts) {
+    c.profileId = live(w, c.profileId);
+    c.otherProfileId = live(w, c.otherProfileId);
+  }
+  for (const id of w.dirty) {
+    const state = w.profiles.get(id);
+    if (state) plan.profiles.push({ state, isNew: w.created.has(id) });
+  }
+  for (const identifier of w.newIds.values()) plan.newIdentifiers.push({ identifier, profileId: w.owners.get(idKey(identifier))! });
+  for (const identifier of w.moved.values()) plan.movedIdentifiers.push({ identifier, profileId: w.owners.get(idKey(identifier))! });
+  return plan;
+}

@@ -1,0 +1,30 @@
+import { randomBytes } from 'node:crypto';
+
+// Time-ordered, URL-safe ids: a prefix, 10 characters of milliseconds and 16 random characters
+// (Crockford base32, like ULID), so ids sort by creation time and index well.
+const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
+
+function encodeTime(ms: number): string {
+  let out = '';
+  for (let i = 0; i < 10; i++) {
+    out = ALPHABET[ms % 32] + out;
+    ms = Math.floor(ms / 32);
+  }
+  return out;
+}
+
+function randomPart(length: number): string {
+  const bytes = randomBytes(length);
+  let out = '';
+  for (let i = 0; i < length; i++) out += ALPHABET[bytes[i] & 31];
+  return out;
+}
+
+export function newId(prefix: string, now: number = Date.now()): string {
+  return `${prefix}_${encodeTime(now)}${randomPart(16)}`;
+}
+
+/** A secret API key: prefix plus 32 random base32 characters (160 bits). */
+export function newApiKey(prefix: 'wk' | 'sk'): string {
+  return `${prefix}_${randomPart(32)}`;
+}

@@ -1,0 +1,114 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import pg from 'pg';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
+import type { DatabaseConfig } from '../config.js';
+import type { Database } from './schema.js';
+import { migrations } from './migrations/index.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Store {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  close(): Promise<void>;
+}
+
+// int8 (bigint) columns hold epoch milliseconds, which fit a JavaScript number exactly.
+pg.types.setTypeParser(20, (v: string) => Number(v));
+
+export async function openStore(cfg: DatabaseConfig): Promise<Store> {
+  if (cfg.dialect === 'sqlite') return openSqlite(cfg.file, cfg.synchronous);
+  return openPostgres(cfg.url, cfg.schema, cfg.poolSize);
+}
+
+function openSqlite(file: string, synchronous: 'FULL' | 'NORMAL'): Store {
+  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
+  let database: SQLite.Database;
+  try {
+    database = new SQLite(file);
+  } catch (err) {
+    throw new Error(`cannot open the SQLite database at ${file} (${(err as Error).message}); check CHORUS_DATA_DIR`);
+  }
+  database.pragma('journal_mode = WAL');
+  // FULL: a committed transaction survives power loss, so an acknowledged event is durable.
+  database.pragma(`synchronous = ${synchronous}`);
+  database.pragma('busy_timeout = 5000');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  return { db, dialect: 'sqlite', close: () => db.destroy() };
+}
+
+async function openPostgres(url: string, schema: string | undefined, max: number): Promise<Store> {
+  if (schema) {
+    // Create the schema first with a one-off connection, then point every pooled connection at it.
+    const client = new pg.Client({ connectionString: url });
+    await connectOrExplain(client, url);
+    await client.query(`create schema if not exists "${schema}"`);
+    await client.end();
+  }
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    options: schema ? `-c search_path=${schema}` : undefined,
+  });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    await sql`select 1`.execute(db);
+  } catch (err) {
+    await db.destroy();
+    throw new Error(`cannot connect to PostgreSQL at ${redact(url)}: ${(err as Error).message}; check DATABASE_URL`);
+  }
+  return { db, dialect: 'postgres', close: () => db.destroy() };
+}
+
+async function connectOrExplain(client: pg.Client, url: string): Promise<void> {
+  try {
+    await client.connect();
+  } catch (err) {
+    throw new Error(`cannot connect to PostgreSQL at ${redact(url)}: ${(err as Error).message}; check DATABASE_URL`);
+  }
+}
+
+/** The URL without its password, for messages and logs. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+export async function migrate(store: Store): Promise<string[]> {
+  const migrator = new Migrator({ db: store.db, provider: migrations(store.dialect) });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw new Error(`migration failed: ${(error as Error).message ?? String(error)}`);
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+// PostgreSQL errors that mean "a concurrent transaction got there first; run again".
+const RETRYABLE = new Set(['40001', '40P01', '23505']);
+
+function isRetryable(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && RETRYABLE.has(code);
+}
+
+/**
+ * Runs `fn` in a transaction. On PostgreSQL, a deadlock, serialization failure or unique violation
+ * caused by a concurrent writer re-runs the whole transaction, which then sees the winner's rows.
+ * SQLite has a single writer, so there is nothing to retry.
+ */
+export async function transact<T>(store: Store, fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+  const attempts = store.dialect === 'postgres' ? 12 : 1;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await store.db.transaction().execute(fn);
+    } catch (err) {
+      if (attempt >= attempts || !isRetryable(err)) throw err;
+      await new Promise((r) => setTimeout(r, Math.random() * 5 * attempt));
+    }
+  }
+}

@@ -1,0 +1,273 @@
+import type { Transaction } from 'kysely';
+import { deriveFacts } from '../core/facts.js';
+import { idKey, resolveBatch, type IdentitySnapshot, type ResolutionPlan } from '../core/resolve.js';
+import type { Identifier, IncomingEvent } from '../core/types.js';
+import { newId } from '../lib/ids.js';
+import { transact, type Store } from './db.js';
+import { asKind, chunks, ms, profileFromRow, profileToRow } from './rows.js';
+import type { Database } from './schema.js';
+
+type Trx = Transaction<Database>;
+
+export interface IngestResult {
+  stored: number;
+  duplicates: number;
+  /** For each stored event (in input order, duplicates left out): its messageId and profile. */
+  events: { messageId: string; profileId: string }[];
+}
+
+// Payload fields that have their own place in the stored event; the rest of the call is kept as `extra`.
+const KNOWN_FIELDS = new Set([
+  'type', 'userId', 'anonymousId', 'previousId', 'groupId', 'event', 'name', 'properties', 'traits',
+  'context', 'timestamp', 'originalTimestamp', 'sentAt', 'messageId', 'receivedAt', 'writeKey',
+]);
+
+/**
+ * Stores a batch of validated events atomically: deduplicates by messageId, resolves identities,
+ * merges profiles, updates traits, and appends the events, all in one transaction, so the batch is
+ * durable (or absent) before the caller answers.
+ */
+export async function ingestEvents(store: Store, workspaceId: string, input: IncomingEvent[]): Promise<IngestResult> {
+  return transact(store, async (trx) => {
+    const events = await withoutDuplicates(trx, workspaceId, input);
+    if (events.length === 0) return { stored: 0, duplicates: input.length, events: [] };
+    const keys = identifierKeys(events);
+    const snapshot = await loadSnapshot(trx, store.dialect === 'postgres', workspaceId, keys);
+    const now = Date.now();
+    const plan = resolveBatch(snapshot, events, () => newId('prf', now));
+    await applyPlan(trx, workspaceId, plan, now);
+    return {
+      stored: events.length,
+      duplicates: input.length - events.length,
+      events: plan.events.map((e) => ({ messageId: e.event.messageId, profileId: e.profileId })),
+    };
+  });
+}
+
+async function withoutDuplicates(trx: Trx, workspaceId: string, input: IncomingEvent[]): Promise<IncomingEvent[]> {
+  const seen = new Set<string>();
+  const unique = input.filter((e) => (seen.has(e.messageId) ? false : (seen.add(e.messageId), true)));
+  const stored = new Set<string>();
+  for (const part of chunks(unique, 1)) {
+    const rows = await trx
+      .selectFrom('events')
+      .select('message_id')
+      .where('workspace_id', '=', workspaceId)
+      .where('message_id', 'in', part.map((e) => e.messageId))
+      .execute();
+    for (const r of rows) stored.add(r.message_id);
+  }
+  return unique.filter((e) => !stored.has(e.messageId));
+}
+
+/** Every identifier the batch could link, so the resolver sees their current owners. */
+function identifierKeys(events: IncomingEvent[]): Identifier[] {
+  const out = new Map<string, Identifier>();
+  const add = (i: Identifier) => out.set(idKey(i), i);
+  for (const e of events) {
+    const facts = deriveFacts(e);
+    facts.identifiers.forEach(add);
+    for (const t of facts.pushTokens) {
+      add({ kind: t.provider === 'fcm' ? 'fcm_token' : t.provider === 'apns' ? 'apns_token' : 'webpush_endpoint', value: t.token });
+    }
+    if (e.type === 'alias' && e.previousId) {
+      add({ kind: 'user_id', value: e.previousId });
+      add({ kind: 'anonymous_id', value: e.previousId });
+    }
+  }
+  return [...out.values()];
+}
+
+async function readOwners(trx: Trx, workspaceId: string, keys: Identifier[]): Promise<Map<string, string>> {
+  const byKind = new Map<string, string[]>();
+  for (const k of keys) {
+    const list = byKind.get(k.kind) ?? [];
+    list.push(k.value);
+    byKind.set(k.kind, list);
+  }
+  const owners = new Map<string, string>();
+  for (const [kind, values] of byKind) {
+    for (const part of chunks(values, 1)) {
+      const rows = await trx
+        .selectFrom('identifiers')
+        .select(['kind', 'value', 'profile_id'])
+        .where('workspace_id', '=', workspaceId)
+        .where('kind', '=', kind)
+        .where('value', 'in', part)
+        .execute();
+      for (const r of rows) owners.set(`${r.kind}:${r.value}`, r.profile_id);
+    }
+  }
+  return owners;
+}
+
+/**
+ * Reads the identity graph around the batch. On PostgreSQL the profiles are locked (FOR UPDATE, in id
+ * order) and the owners re-read until they are stable, so no concurrent merge can move an identifier
+ * out from under this transaction (DESIGN invariant 3).
+ */
+async function loadSnapshot(trx: Trx, lock: boolean, workspaceId: string, keys: Identifier[]): Promise<IdentitySnapshot> {
+  let owners = await readOwners(trx, workspaceId, keys);
+  let profileIds = new Set(owners.values());
+  if (lock) {
+    const locked = new Set<string>();
+    for (;;) {
+      const toLock = [...profileIds].filter((id) => !locked.has(id)).sort();
+      if (toLock.length > 0) {
+        await trx.selectFrom('profiles').select('id').where('id', 'in', toLock).orderBy('id').forUpdate().execute();
+        toLock.forEach((id) => locked.add(id));
+      }
+      const again = await readOwners(trx, workspaceId, keys);
+      const ids = new Set(again.values());
+      const stable = [...ids].every((id) => locked.has(id));
+      owners = again;
+      profileIds = ids;
+      if (stable) break;
+    }
+  }
+  const snapshot: IdentitySnapshot = { owners, profiles: new Map() };
+  const idList = [...profileIds];
+  if (idList.length === 0) return snapshot;
+  for (const part of chunks(idList, 1)) {
+    const rows = await trx.selectFrom('profiles').selectAll().where('id', 'in', part).execute();
+    for (const r of rows) {
+      if (r.merged_into !== null) {
+        throw new Error(`identifier points at merged profile ${r.id}; the identity graph is inconsistent`);
+      }
+      snapshot.profiles.set(r.id, { state: profileFromRow(r), identifiers: [] });
+    }
+    const ids = await trx
+      .selectFrom('identifiers')
+      .select(['kind', 'value', 'profile_id'])
+      .where('workspace_id', '=', workspaceId)
+      .where('profile_id', 'in', part)
+      .execute();
+    for (const i of ids) {
+      snapshot.profiles.get(i.profile_id)?.identifiers.push({ kind: asKind(i.kind), value: i.value });
+      snapshot.owners.set(`${i.kind}:${i.value}`, i.profile_id);
+    }
+  }
+  return snapshot;
+}
+
+async function applyPlan(trx: Trx, workspaceId: string, plan: ResolutionPlan, now: number): Promise<void> {
+  const profileRows = plan.profiles.map((p) => profileToRow(p.state, workspaceId));
+  for (const part of chunks(profileRows, 12)) {
+    await trx
+      .insertInto('profiles')
+      .values(part)
+      .onConflict((oc) =>
+        oc.column('id').doUpdateSet((eb) => ({
+          traits: eb.ref('excluded.traits'),
+          field_times: eb.ref('excluded.field_times'),
+          contact_points: eb.ref('excluded.contact_points'),
+          consent: eb.ref('excluded.consent'),
+          timezone: eb.ref('excluded.timezone'),
+          locale: eb.ref('excluded.locale'),
+          preferred_channel: eb.ref('excluded.preferred_channel'),
+          created_at: eb.ref('excluded.created_at'),
+          updated_at: eb.ref('excluded.updated_at'),
+        })),
+      )
+      .execute();
+  }
+
+  for (const m of plan.merges) {
+    if (!m.absorbedIsNew) await absorb(trx, workspaceId, m.survivorId, m.absorbedId);
+  }
+  const log = [
+    ...plan.merges.map((m) => ({
+      workspace_id: workspaceId, profile_id: m.survivorId, other_profile_id: m.absorbedId, kind: 'merge' as const,
+      reason: m.reason, identifier_kind: null, identifier_value: null, message_id: m.messageId, created_at: now,
+    })),
+    ...plan.conflicts.map((c) => ({
+      workspace_id: workspaceId, profile_id: c.profileId, other_profile_id: c.otherProfileId, kind: 'conflict' as const,
+      reason: c.reason, identifier_kind: c.identifier.kind, identifier_value: c.identifier.value, message_id: c.messageId,
+      created_at: now,
+    })),
+  ];
+  for (const part of chunks(log, 9)) await trx.insertInto('identity_log').values(part).execute();
+
+  const identifierRows = plan.newIdentifiers.map((n) => ({
+    workspace_id: workspaceId, kind: n.identifier.kind, value: n.identifier.value, profile_id: n.profileId, created_at: now,
+  }));
+  for (const part of chunks(identifierRows, 5)) await trx.insertInto('identifiers').values(part).execute();
+  for (const m of plan.movedIdentifiers) {
+    await trx
+      .updateTable('identifiers')
+      .set({ profile_id: m.profileId })
+      .where('workspace_id', '=', workspaceId)
+      .where('kind', '=', m.identifier.kind)
+      .where('value', '=', m.identifier.value)
+      .execute();
+  }
+
+  const eventRows = plan.events.map(({ event: e, profileId }) => ({
+    id: newId('evt', ms(e.receivedAt)),
+    workspace_id: workspaceId,
+    message_id: e.messageId,
+    profile_id: profileId,
+    type: e.type,
+    name: e.event,
+    user_id: e.userId,
+    anonymous_id: e.anonymousId,
+    timestamp: ms(e.timestamp),
+    received_at: ms(e.receivedAt),
+    payload: JSON.stringify(toPayload(e)),
+  }));
+  for (const part of chunks(eventRows, 11)) await trx.insertInto('events').values(part).execute();
+}
+
+/** Moves everything of `absorbed` onto `survivor`; the absorbed row remains as a pointer. */
+async function absorb(trx: Trx, workspaceId: string, survivorId: string, absorbedId: string): Promise<void> {
+  await trx.updateTable('identifiers').set({ profile_id: survivorId })
+    .where('workspace_id', '=', workspaceId).where('profile_id', '=', absorbedId).execute();
+  await trx.updateTable('events').set({ profile_id: survivorId })
+    .where('workspace_id', '=', workspaceId).where('profile_id', '=', absorbedId).execute();
+  await trx.updateTable('profiles')
+    .set({ merged_into: survivorId, traits: '{}', field_times: '{}', contact_points: '{"push":[]}', consent: '{"channels":{},"topics":{}}', timezone: null, locale: null, preferred_channel: null })
+    .where('workspace_id', '=', workspaceId).where('id', '=', absorbedId).execute();
+  // Earlier aliases of the absorbed profile now point straight at the survivor.
+  await trx.updateTable('profiles').set({ merged_into: survivorId })
+    .where('workspace_id', '=', workspaceId).where('merged_into', '=', absorbedId).execute();
+}
+
+export interface StoredPayload {
+  type: string;
+  messageId: string;
+  userId: string | null;
+  anonymousId: string | null;
+  previousId?: string;
+  groupId?: string;
+  event?: string;
+  properties: Record<string, unknown>;
+  traits: Record<string, unknown>;
+  context: Record<string, unknown>;
+  timestamp: string;
+  originalTimestamp: string | null;
+  sentAt: string | null;
+  receivedAt: string;
+  extra?: Record<string, unknown>;
+}
+
+function toPayload(e: IncomingEvent): StoredPayload {
+  const extra: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(e.raw)) if (!KNOWN_FIELDS.has(k)) extra[k] = v;
+  return {
+    type: e.type,
+    messageId: e.messageId,
+    userId: e.userId,
+    anonymousId: e.anonymousId,
+    ...(e.previousId ? { previousId: e.previousId } : {}),
+    ...(e.groupId ? { groupId: e.groupId } : {}),
+    ...(e.event !== null ? { event: e.event } : {}),
+    properties: e.properties,
+    traits: e.traits,
+    context: e.context,
+    timestamp: e.timestamp,
+    originalTimestamp: e.originalTimestamp,
+    sentAt: e.sentAt,
+    receivedAt: e.receivedAt,
+    ...(Object.keys(extra).length > 0 ? { extra } : {}),
+  };
+}

@@ -1,0 +1,11 @@
+import type { Migration, MigrationProvider } from 'kysely';
+import type { Dialect } from '../db.js';
+import { foundation } from './0001_foundation.js';
+
+// Migrations live in code (not files read at run time) so the compiled package carries them.
+export function migrations(dialect: Dialect): MigrationProvider {
+  const all: Record<string, Migration> = {
+    '0001_foundation': foundation(dialect),
+  };
+  return { getMigrations: async () => all };
+}

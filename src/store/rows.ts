@@ -1,0 +1,51 @@
+import type { Channel, ContactPoints, Consent, IdentifierKind, ProfileState } from '../core/types.js';
+import type { ProfileTable } from './schema.js';
+
+// Conversions between database rows and domain objects.
+
+export const iso = (ms: number): string => new Date(ms).toISOString();
+export const ms = (isoTime: string): number => Date.parse(isoTime);
+
+export function profileFromRow(r: ProfileTable): ProfileState {
+  return {
+    id: r.id,
+    traits: JSON.parse(r.traits) as Record<string, unknown>,
+    fieldTimes: JSON.parse(r.field_times) as Record<string, string>,
+    contactPoints: JSON.parse(r.contact_points) as ContactPoints,
+    consent: JSON.parse(r.consent) as Consent,
+    timezone: r.timezone,
+    locale: r.locale,
+    preferredChannel: r.preferred_channel as Channel | null,
+    createdAt: iso(r.created_at),
+    updatedAt: iso(r.updated_at),
+  };
+}
+
+export function profileToRow(p: ProfileState, workspaceId: string): ProfileTable {
+  return {
+    id: p.id,
+    workspace_id: workspaceId,
+    merged_into: null,
+    traits: JSON.stringify(p.traits),
+    field_times: JSON.stringify(p.fieldTimes),
+    contact_points: JSON.stringify(p.contactPoints),
+    consent: JSON.stringify(p.consent),
+    timezone: p.timezone,
+    locale: p.locale,
+    preferred_channel: p.preferredChannel,
+    created_at: ms(p.createdAt),
+    updated_at: ms(p.updatedAt),
+  };
+}
+
+export function asKind(kind: string): IdentifierKind {
+  return kind as IdentifierKind;
+}
+
+/** Splits rows into chunks so one statement stays under both dialects' bound-parameter limits. */
+export function chunks<T>(rows: T[], columns: number, maxParams = 30_000): T[][] {
+  const size = Math.max(1, Math.floor(maxParams / columns));
+  const out: T[][] = [];
+  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
+  return out;
+}
