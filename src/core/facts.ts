@@ -19,6 +19,15 @@ function obj(v: unknown): Obj | undefined {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Obj) : undefined;
 }
 
+/** Own-property write, so payload keys such as `__proto__` stay data instead of reaching the prototype. */
+export function putOwn<T>(o: Partial<Record<string, T>>, key: string, value: NoInfer<T>): void {
+  Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+export function getOwn<T>(o: Partial<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(o, key) ? o[key] : undefined;
+}
+
 /** Nothing was said: missing, null or blank. */
 function isAbsent(v: unknown): boolean {
   return v === undefined || v === null || (typeof v === 'string' && v.trim() === '');
@@ -160,7 +169,7 @@ function topicEntries(
   }
   for (const [topic, v] of Object.entries(o)) {
     const status = pick([[`${field}.${topic}`, v]], parse, reason, rejected);
-    if (status) consent.topics[topic] = status;
+    if (status) putOwn(consent.topics, topic, status);
   }
 }
 

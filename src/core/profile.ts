@@ -1,6 +1,6 @@
 // Applying facts, admin patches and merges to a profile with "newer wins" per field. Pure: no I/O.
 import { z } from 'zod';
-import { normalizeLocale, normalizeTimeZone } from './facts.js';
+import { getOwn, normalizeLocale, normalizeTimeZone, putOwn } from './facts.js';
 import { normalizeEmail, normalizePhone } from './identifiers.js';
 import {
   CHANNELS,
@@ -69,7 +69,7 @@ function setTraits(s: ProfileState, traits: Record<string, unknown>, at: string)
     const timeKey = `traits.${key}`;
     if (value === undefined || !canSet(s.fieldTimes[timeKey], at)) continue;
     if (value === null) delete s.traits[key];
-    else s.traits[key] = value;
+    else putOwn(s.traits, key, value);
     // Recorded for deletions too, so an older event can't resurrect a deleted trait.
     s.fieldTimes[timeKey] = at;
   }
@@ -91,11 +91,15 @@ function setContact<K extends ContactKey>(s: ProfileState, key: K, value: Contac
   if (value === null) {
     delete s.contactPoints[key];
     s.fieldTimes[`contactPoints.${key}`] = at;
-  } else s.contactPoints[key] = { ...value, updatedAt: at } as ContactPoints[K];
+  } else {
+    s.contactPoints[key] = { ...value, updatedAt: at } as ContactPoints[K];
+    // Invariant: a tombstone exists only while the contact point is absent (keeps histories comparable).
+    delete s.fieldTimes[`contactPoints.${key}`];
+  }
 }
 
 function setConsent(records: Record<string, ConsentRecord>, key: string, status: ConsentStatus, source: string, at: string): void {
-  if (canSet(records[key]?.updatedAt, at)) records[key] = { status, source, updatedAt: at };
+  if (canSet(getOwn(records, key)?.updatedAt, at)) putOwn(records, key, { status, source, updatedAt: at });
 }
 
 /** Newest device first; deterministic so merge order doesn't show. */
@@ -147,14 +151,15 @@ function mergeRecords<T extends { updatedAt: string }>(
 ): Record<string, T> {
   const out: Record<string, T> = {};
   for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
-    const win = newer<T>({ time: a[k]?.updatedAt ?? '', value: a[k] }, { time: b[k]?.updatedAt ?? '', value: b[k] });
-    if (win.value !== undefined) out[k] = win.value;
+    const [va, vb] = [getOwn(a, k), getOwn(b, k)];
+    const win = newer<T>({ time: va?.updatedAt ?? '', value: va }, { time: vb?.updatedAt ?? '', value: vb });
+    if (win.value !== undefined) putOwn(out, k, win.value);
   }
   return out;
 }
 
 function timedTrait(p: ProfileState, key: string): Timed<unknown> {
-  return { time: p.fieldTimes[`traits.${key}`] ?? '', value: Object.hasOwn(p.traits, key) ? p.traits[key] : undefined };
+  return { time: p.fieldTimes[`traits.${key}`] ?? '', value: getOwn(p.traits, key) };
 }
 
 function mergeTraits(a: ProfileState, b: ProfileState): Record<string, unknown> {
@@ -166,7 +171,7 @@ function mergeTraits(a: ProfileState, b: ProfileState): Record<string, unknown> 
   const out: Record<string, unknown> = {};
   for (const k of new Set([...keysOf(a), ...keysOf(b)])) {
     const win = newer(timedTrait(a, k), timedTrait(b, k));
-    if (win.value !== undefined) out[k] = win.value;
+    if (win.value !== undefined) putOwn(out, k, win.value);
   }
   return out;
 }
@@ -193,6 +198,8 @@ export function mergeProfiles(survivor: ProfileState, absorbed: ProfileState, at
   const [a, b] = [survivor, absorbed];
   const fieldTimes: Record<string, string> = { ...a.fieldTimes };
   for (const [k, t] of Object.entries(b.fieldTimes)) fieldTimes[k] = maxTime(fieldTimes[k] ?? '', t);
+  const contactPoints = mergeContactPoints(a, b);
+  for (const key of CONTACT_KEYS) if (contactPoints[key]) delete fieldTimes[`contactPoints.${key}`];
   const scalar = <K extends ScalarField>(key: K): ProfileState[K] =>
     newer({ time: a.fieldTimes[key] ?? '', value: a[key] }, { time: b.fieldTimes[key] ?? '', value: b[key] }).value ?? null;
 
@@ -200,7 +207,7 @@ export function mergeProfiles(survivor: ProfileState, absorbed: ProfileState, at
     id: survivor.id,
     traits: mergeTraits(a, b),
     fieldTimes,
-    contactPoints: mergeContactPoints(a, b),
+    contactPoints,
     consent: {
       channels: mergeRecords(a.consent.channels, b.consent.channels),
       topics: mergeRecords(a.consent.topics, b.consent.topics),

@@ -82,7 +82,14 @@ export function redact(url: string): string {
 }
 
 export async function migrate(store: Store): Promise<string[]> {
-  const migrator = new Migrator({ db: store.db, provider: migrations(store.dialect) });
+  // On PostgreSQL, name the schema: Kysely otherwise finds its bookkeeping tables in *any* schema
+  // (another Chorus database in the same cluster) and skips creating its own.
+  let migrationTableSchema: string | undefined;
+  if (store.dialect === 'postgres') {
+    const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(store.db);
+    migrationTableSchema = rows[0]?.schema;
+  }
+  const migrator = new Migrator({ db: store.db, provider: migrations(store.dialect), migrationTableSchema });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw new Error(`migration failed: ${(error as Error).message ?? String(error)}`);
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
