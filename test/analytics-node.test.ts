@@ -98,13 +98,24 @@ for (const d of DIALECTS) {
       const timeline = await admin(server.url, 'GET', `/v1/profiles/${profile.id}/events?limit=100`);
       expect(timeline.status).toBe(200);
       expect(timeline.body.nextCursor).toBeNull();
-      const events = timeline.body.data as { type: string; event?: string; timestamp: string; messageId: string; profileId: string }[];
+      const events = timeline.body.data as {
+        id: string;
+        type: string;
+        event?: string;
+        timestamp: string;
+        originalTimestamp: string | null;
+        messageId: string;
+        profileId: string;
+      }[];
       expect(events).toHaveLength(calls.length);
       // Newest first.
       expect(events.map((e) => ({ type: e.type, ...(e.event !== undefined && e.type === 'track' ? { event: e.event } : {}) }))).toEqual(
         [...calls].reverse(),
       );
-      expect(events.map((e) => e.timestamp)).toEqual(calls.map((_, i) => at(i).toISOString()).reverse());
+      // The client's own times are kept; `timestamp` is Segment's clock-skew-corrected time, in the same order.
+      expect(events.map((e) => e.originalTimestamp)).toEqual(calls.map((_, i) => at(i).toISOString()).reverse());
+      const times = events.map((e) => Date.parse(e.timestamp));
+      for (let i = 1; i < times.length; i++) expect(times[i - 1]).toBeGreaterThan(times[i]);
       expect(new Set(events.map((e) => e.messageId)).size).toBe(calls.length);
       expect(events.every((e) => e.profileId === profile.id)).toBe(true);
 
@@ -115,7 +126,7 @@ for (const d of DIALECTS) {
       expect(page1.body.nextCursor).toEqual(expect.any(String));
       const page2 = await admin(server.url, 'GET', `/v1/profiles/user_id:${userId}/events?limit=4&cursor=${page1.body.nextCursor}`);
       expect(page2.status).toBe(200);
-      expect([...page1.body.data, ...page2.body.data].map((e: { id: string }) => e.id)).toEqual(events.map((e: any) => e.id));
+      expect([...page1.body.data, ...page2.body.data].map((e: { id: string }) => e.id)).toEqual(events.map((e) => e.id));
       expect(page2.body.nextCursor).toBeNull();
     });
 

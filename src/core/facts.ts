@@ -191,13 +191,8 @@ function deriveWhatsapp(
   return phone;
 }
 
-export function deriveFacts(e: IncomingEvent): ProfileFacts {
-  // Only identify traits describe the user; group traits describe the group.
-  const traits: Obj = e.type === 'identify' ? e.traits : {};
-  const context = e.context;
-  const ctxTraits = obj(context.traits) ?? {};
-  const rejected: Rejected = [];
-
+/** Email, phone and the contact points they and the other contact traits give. */
+function deriveContact(traits: Obj, ctxTraits: Obj, rejected: Rejected) {
   const country = [traits.country, ctxTraits.country, obj(traits.address)?.country, obj(ctxTraits.address)?.country]
     .map(phoneCountry)
     .find((c) => c !== undefined);
@@ -216,6 +211,15 @@ export function deriveFacts(e: IncomingEvent): ProfileFacts {
   const inApp = pick([['traits.in_app', traits.in_app]], (v) => (typeof v === 'boolean' ? v : null),
     'in_app must be a boolean', rejected);
   if (inApp !== undefined) contact.inApp = inApp;
+  return { email, phone, contact };
+}
+
+export function deriveFacts(e: IncomingEvent): ProfileFacts {
+  // Only identify traits describe the user; group traits describe the group.
+  const traits: Obj = e.type === 'identify' ? e.traits : {};
+  const context = e.context;
+  const rejected: Rejected = [];
+  const { email, phone, contact } = deriveContact(traits, obj(context.traits) ?? {}, rejected);
 
   const facts: ProfileFacts = {
     identifiers: dedupeIdentifiers([

@@ -104,8 +104,9 @@ function setConsent(records: Record<string, ConsentRecord>, key: string, status:
 
 /** Newest device first; deterministic so merge order doesn't show. */
 function sortPush(tokens: PushToken[]): PushToken[] {
+  const key = (t: PushToken) => `${t.provider}:${t.token}`;
   return tokens.sort((a, b) =>
-    a.updatedAt !== b.updatedAt ? (a.updatedAt > b.updatedAt ? -1 : 1) : stable([a.provider, a.token]) < stable([b.provider, b.token]) ? -1 : 1,
+    a.updatedAt !== b.updatedAt ? (a.updatedAt > b.updatedAt ? -1 : 1) : key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0,
   );
 }
 
@@ -265,10 +266,17 @@ function toPushToken(input: PushTokenInput, at: string): PushToken {
 }
 
 function patchContact(s: ProfileState, cp: NonNullable<ProfilePatch['contactPoints']>, at: string): void {
-  const phone = (v: string) => normalizePhone(v);
-  setContact(s, 'email', mapPatch(cp.email, (v) => mapPatch(normalizeEmail(v), (address) => ({ address }))), at);
-  setContact(s, 'sms', mapPatch(cp.sms, (v) => mapPatch(phone(v), (p) => ({ phone: p }))), at);
-  setContact(s, 'whatsapp', mapPatch(cp.whatsapp, (v) => mapPatch(phone(v), (p) => ({ phone: p }))), at);
+  const emailOf = (v: string) => {
+    const address = normalizeEmail(v);
+    return address === null ? null : { address };
+  };
+  const phoneOf = (v: string) => {
+    const phone = normalizePhone(v);
+    return phone === null ? null : { phone };
+  };
+  setContact(s, 'email', mapPatch(cp.email, emailOf), at);
+  setContact(s, 'sms', mapPatch(cp.sms, phoneOf), at);
+  setContact(s, 'whatsapp', mapPatch(cp.whatsapp, phoneOf), at);
   setContact(s, 'in_app', mapPatch(cp.inApp, (enabled) => ({ enabled })), at);
   const remove = new Set(cp.push?.remove ?? []);
   s.contactPoints.push = s.contactPoints.push.filter((t) => !remove.has(t.token));

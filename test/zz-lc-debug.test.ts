@@ -1,0 +1,26 @@
+import { it } from 'vitest';
+import { postgres } from './support/dialects.js';
+import { basic, spawnServer, WRITE_KEY, SECRET_KEY } from './support/server.js';
+it('debug', async () => {
+  const { env: dbEnv } = postgres.fresh();
+  const env = { ...dbEnv, CHORUS_WRITE_KEY: WRITE_KEY, CHORUS_SECRET_KEY: SECRET_KEY };
+  const child = await spawnServer(env);
+  const url = child.url;
+  const t0 = Date.now();
+  const log = (...a: unknown[]) => console.log(Date.now() - t0, ...a);
+  let firstOk!: () => void;
+  const sawOk = new Promise<void>((r) => (firstOk = r));
+  const reqs: Promise<unknown>[] = [];
+  let done = 0;
+  for (let n = 0; n < 200; n++) reqs.push(fetch(`${url}/v1/track`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: basic(WRITE_KEY) }, body: JSON.stringify({ userId: 'u', event: 'E', properties: { n } }) }).then(async (r) => { await r.arrayBuffer(); done++; if (r.status === 200) firstOk(); return r.status; }, (e) => { done++; return String(e.cause?.code ?? e); }));
+  await sawOk; log('first ok', done);
+  child.process.kill('SIGTERM');
+  const iv = setInterval(() => log('done', done, 'exit', child.process.exitCode), 2000);
+  const out = await Promise.all(reqs); log('all', JSON.stringify(out.reduce((m: any, s: any) => ((m[s] = (m[s] ?? 0) + 1), m), {})));
+  await new Promise((r) => setTimeout(r, 8000));
+  clearInterval(iv);
+  console.log(child.output.filter((l) => !l.includes('incoming request') && !l.includes('request completed')).slice(-30).join('\n'));
+  const { execSync } = await import('node:child_process');
+  console.log(execSync(`ss -tnp | grep ${child.process.pid} || true`).toString());
+  child.process.kill('SIGKILL');
+}, 50_000);
