@@ -1,8 +1,8 @@
 import { it } from 'vitest';
-import { postgres } from './support/dialects.js';
+import { postgres, sqlite } from './support/dialects.js';
 import { basic, spawnServer, WRITE_KEY, SECRET_KEY } from './support/server.js';
 it('debug', async () => {
-  const { env: dbEnv } = postgres.fresh();
+  const { env: dbEnv } = (process.env.DBG === 'sqlite' ? sqlite : postgres).fresh();
   const env = { ...dbEnv, CHORUS_WRITE_KEY: WRITE_KEY, CHORUS_SECRET_KEY: SECRET_KEY };
   const child = await spawnServer(env);
   const url = child.url;
@@ -17,10 +17,10 @@ it('debug', async () => {
   child.process.kill('SIGTERM');
   const iv = setInterval(() => log('done', done, 'exit', child.process.exitCode), 2000);
   const out = await Promise.all(reqs); log('all', JSON.stringify(out.reduce((m: any, s: any) => ((m[s] = (m[s] ?? 0) + 1), m), {})));
-  await new Promise((r) => setTimeout(r, 8000));
+  const code = await child.stop(); log('exit', code);
   clearInterval(iv);
   console.log(child.output.filter((l) => !l.includes('incoming request') && !l.includes('request completed')).slice(-30).join('\n'));
   const { execSync } = await import('node:child_process');
   console.log(execSync(`ss -tnp | grep ${child.process.pid} || true`).toString());
   child.process.kill('SIGKILL');
-}, 50_000);
+}, 120_000);

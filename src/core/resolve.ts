@@ -1,6 +1,6 @@
 import { deriveFacts } from './facts.js';
 import { applyFacts, mergeProfiles } from './profile.js';
-import { emptyProfile, type Identifier, type IncomingEvent, type ProfileState } from './types.js';
+import { emptyProfile, type Identifier, type IncomingEvent, type ProfileFacts, type ProfileState } from './types.js';
 
 // Identity resolution for a batch of events, as a pure function over a snapshot of the identity graph.
 // The store loads the snapshot (every identifier the batch mentions, and every identifier and profile
@@ -43,8 +43,8 @@ export interface ResolutionPlan {
   newIdentifiers: { identifier: Identifier; profileId: string }[];
   /** Identifiers that moved without a merge (push tokens), with their final owner. */
   movedIdentifiers: { identifier: Identifier; profileId: string }[];
-  /** Each event with the live profile it belongs to. */
-  events: { event: IncomingEvent; profileId: string }[];
+  /** Each event with the live profile it belongs to, and the convention values it carried that were unusable. */
+  events: { event: IncomingEvent; profileId: string; rejected: ProfileFacts['rejected'] }[];
 }
 
 interface Working {
@@ -206,7 +206,7 @@ function resolveOne(w: Working, e: IncomingEvent, newProfileId: () => string): v
   const before = w.profiles.get(primary)!;
   w.profiles.set(primary, applyFacts(before, facts, e.timestamp, e.type));
   w.dirty.add(primary);
-  w.plan.events.push({ event: e, profileId: primary });
+  w.plan.events.push({ event: e, profileId: primary, rejected: facts.rejected });
 }
 
 function conflict(w: Working, e: IncomingEvent, identifier: Identifier, otherProfileId: string, reason: string): void {

@@ -202,7 +202,7 @@ async function applyPlan(trx: Trx, workspaceId: string, plan: ResolutionPlan, no
       .execute();
   }
 
-  const eventRows = plan.events.map(({ event: e, profileId }) => ({
+  const eventRows = plan.events.map(({ event: e, profileId, rejected }) => ({
     id: newId('evt', ms(e.receivedAt)),
     workspace_id: workspaceId,
     message_id: e.messageId,
@@ -213,7 +213,7 @@ async function applyPlan(trx: Trx, workspaceId: string, plan: ResolutionPlan, no
     anonymous_id: e.anonymousId,
     timestamp: ms(e.timestamp),
     received_at: ms(e.receivedAt),
-    payload: JSON.stringify(toPayload(e)),
+    payload: JSON.stringify(toPayload(e, rejected)),
   }));
   for (const part of chunks(eventRows, 11)) await trx.insertInto('events').values(part).execute();
 }
@@ -248,9 +248,11 @@ export interface StoredPayload {
   sentAt: string | null;
   receivedAt: string;
   extra?: Record<string, unknown>;
+  /** Convention values in this call that could not be used (e.g. an invalid phone), with the reason. */
+  rejected?: { field: string; value: unknown; reason: string }[];
 }
 
-function toPayload(e: IncomingEvent): StoredPayload {
+function toPayload(e: IncomingEvent, rejected: StoredPayload['rejected'] = []): StoredPayload {
   const extra: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(e.raw)) if (!KNOWN_FIELDS.has(k)) extra[k] = v;
   return {
@@ -269,5 +271,6 @@ function toPayload(e: IncomingEvent): StoredPayload {
     sentAt: e.sentAt,
     receivedAt: e.receivedAt,
     ...(Object.keys(extra).length > 0 ? { extra } : {}),
+    ...(rejected.length > 0 ? { rejected } : {}),
   };
 }
