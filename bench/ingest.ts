@@ -16,9 +16,9 @@ import type { DatabaseConfig } from '../src/config.js';
 import { openStore, redact } from '../src/store/db.js';
 import { createCeilingTable, runCeiling, type CeilingResult } from './lib/ceiling.js';
 import { EventStream, type StreamCounts } from './lib/events.js';
-import { summarizeProfile } from './lib/profile.js';
+import { mainProfile, summarizeProfile } from './lib/profile.js';
 import { int, mb, percentile, round, table } from './lib/report.js';
-import { RssSampler, spawnServer, type ChildServer } from './lib/server.js';
+import { procCpuSeconds, RssSampler, spawnServer, type ChildServer } from './lib/server.js';
 
 const WRITE_KEY = 'wk_bench_write_key_000000000000';
 const SECRET_KEY = 'sk_bench_secret_key_00000000000';
@@ -133,7 +133,7 @@ async function send(server: ChildServer, stream: EventStream, total: number, opt
   const started = performance.now();
 
   const worker = async () => {
-    while (remaining > 0 && failure === undefined) {
+    while (remaining > 0 && failure === undefined && !interrupted) {
       const size = Math.min(opts.batch, remaining);
       remaining -= size;
       const body = JSON.stringify(stream.batch(size, Date.now()));
@@ -163,6 +163,7 @@ async function send(server: ChildServer, stream: EventStream, total: number, opt
     }
   };
   await Promise.all(Array.from({ length: opts.concurrency }, worker));
+  if (interrupted) await new Promise(() => undefined); // the SIGINT handler cleans up and exits
   if (failure) throw failure;
   return { events: sent, requests: latencies.length, bytes, seconds: (performance.now() - started) / 1000, latencies };
 }
@@ -243,6 +244,8 @@ interface Result {
     mix: StreamCounts & { total: number };
   };
   server: { rssPeakMB: number; rssEndMB: number; source: string };
+  /** CPU seconds: the server during the timed ingest, the bench client generating and sending, the ceiling's own process. */
+  cpu: { serverSeconds: number | null; serverMsPer1kEvents: number | null; clientSeconds: number; ceilingSeconds: number; ceilingMsPer1kRows: number };
   ceiling: CeilingResult & { concurrency: number; batch: number };
   ratio: number;
   target: { ratio: number; applies: boolean; met: boolean | null };
@@ -254,8 +257,18 @@ interface Result {
     ceilingRows: number;
     ok: boolean;
   };
-  bench: { rssPeakMB: number };
+  /** This process: peak RSS when the ingest phase ended (generator and client), and over the whole run. */
+  bench: { rssPeakIngestMB: number; rssPeakMB: number };
 }
+
+/** What to undo if the run is interrupted (Ctrl-C): stop the server, remove the database. */
+const onInterrupt = new Set<() => Promise<unknown>>();
+let interrupted = false;
+process.once('SIGINT', () => {
+  interrupted = true;
+  console.error('\ninterrupted: cleaning up');
+  void Promise.allSettled([...onInterrupt].map((f) => f())).then(() => process.exit(130));
+});
 
 async function runDialect(dialect: DialectName, opts: Options): Promise<Result | null> {
   const target = await prepare(dialect, opts);
@@ -266,6 +279,11 @@ async function runDialect(dialect: DialectName, opts: Options): Promise<Result |
   console.log(`\n[${dialect}] ${target.where}`);
   const profDir = opts.cpuProf ? fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-bench-prof-')) : undefined;
   let server: ChildServer | undefined;
+  const undo = async () => {
+    await server?.stop();
+    await target.cleanup();
+  };
+  onInterrupt.add(undo);
   try {
     server = await spawnServer({
       env: { ...target.env, CHORUS_WRITE_KEY: WRITE_KEY, CHORUS_SECRET_KEY: SECRET_KEY },
@@ -277,8 +295,14 @@ async function runDialect(dialect: DialectName, opts: Options): Promise<Result |
 
     if (opts.warmup > 0) await send(server, stream, opts.warmup, opts, 'warm-up');
     const mixBefore = { ...stream.counts };
+    const serverCpu0 = procCpuSeconds(server.pid);
+    const benchCpu0 = process.cpuUsage();
     const run = await send(server, stream, opts.events, opts, 'ingest');
+    const serverCpu1 = procCpuSeconds(server.pid);
+    const benchCpu = process.cpuUsage(benchCpu0);
+    const benchRssIngest = process.resourceUsage().maxRSS * 1024;
     await rss.stop();
+    const serverCpu = serverCpu0 !== null && serverCpu1 !== null ? serverCpu1 - serverCpu0 : null;
     const mix = {
       identify: stream.counts.identify - mixBefore.identify,
       track: stream.counts.track - mixBefore.track,
@@ -291,8 +315,8 @@ async function runDialect(dialect: DialectName, opts: Options): Promise<Result |
     const code = await server.stop();
     if (code !== 0) console.warn(`[${dialect}] server exited with ${code}:\n${server.output()}`);
     if (profDir) {
-      const file = fs.readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
-      if (file) console.log(summarizeProfile(path.join(profDir, file)));
+      const file = mainProfile(profDir);
+      if (file) console.log(summarizeProfile(file));
       else console.log(`no CPU profile was written in ${profDir}`);
     }
 
@@ -360,6 +384,13 @@ async function runDialect(dialect: DialectName, opts: Options): Promise<Result |
           mix,
         },
         server: { rssPeakMB: mb(rss.peak), rssEndMB: mb(rss.last), source: rss.source },
+        cpu: {
+          serverSeconds: serverCpu === null ? null : round(serverCpu, 2),
+          serverMsPer1kEvents: serverCpu === null ? null : round((serverCpu * 1e6) / run.events, 1),
+          clientSeconds: round((benchCpu.user + benchCpu.system) / 1e6, 2),
+          ceilingSeconds: round(ceiling.cpuSeconds, 2),
+          ceilingMsPer1kRows: round((ceiling.cpuSeconds * 1e6) / ceiling.rows, 1),
+        },
         ceiling: {
           ...ceiling,
           seconds: round(ceiling.seconds, 3),
@@ -377,7 +408,7 @@ async function runDialect(dialect: DialectName, opts: Options): Promise<Result |
           ceilingRows,
           ok: eventsStored === eventsSent && liveProfiles === stream.distinctCustomers && ceilingRows === eventsSent,
         },
-        bench: { rssPeakMB: mb(process.resourceUsage().maxRSS * 1024) },
+        bench: { rssPeakIngestMB: mb(benchRssIngest), rssPeakMB: mb(process.resourceUsage().maxRSS * 1024) },
       };
     } finally {
       await store.close();
@@ -389,6 +420,7 @@ async function runDialect(dialect: DialectName, opts: Options): Promise<Result |
     console.log(`wrote ${path.relative(process.cwd(), out)}`);
     return result;
   } finally {
+    onInterrupt.delete(undo);
     if (server) await server.stop().catch(() => undefined);
     await target.cleanup();
     if (profDir && !opts.keep) fs.rmSync(profDir, { recursive: true, force: true });
@@ -411,13 +443,21 @@ function print(r: Result): void {
         ['request latency p50', `${r.ingest.latencyMs.p50.toFixed(1)} ms`],
         ['request latency p99', `${r.ingest.latencyMs.p99.toFixed(1)} ms`],
         ['request latency max', `${r.ingest.latencyMs.max.toFixed(1)} ms`],
+        [
+          'CPU: server / bench client',
+          `${r.cpu.serverSeconds ?? '?'} s (${r.cpu.serverMsPer1kEvents ?? '?'} ms per 1k events) / ${r.cpu.clientSeconds} s`,
+        ],
         ['server RSS peak / end', `${r.server.rssPeakMB} MB / ${r.server.rssEndMB} MB`],
         ['ceiling rows/s', `${int(r.ceiling.rowsPerSecond)} (${r.ceiling.batch}-row INSERT per transaction, ${r.ceiling.concurrency} concurrent)`],
+        [
+          'ceiling CPU',
+          `${r.cpu.ceilingSeconds} s (${r.cpu.ceilingMsPer1kRows} ms per 1k rows${r.dialect === 'postgres' ? ', client side only' : ''})`,
+        ],
         ['ratio ingest / ceiling', `${(r.ratio * 100).toFixed(1)}%  (${verdict})`],
         ['events stored / sent', `${int(r.checks.eventsStored)} / ${int(r.checks.eventsSent)}  ${check(r.checks.eventsStored === r.checks.eventsSent)}`],
         ['live profiles / customers', `${int(r.checks.liveProfiles)} / ${int(r.checks.distinctCustomers)}  ${check(r.checks.liveProfiles === r.checks.distinctCustomers)}`],
         ['ceiling rows', `${int(r.checks.ceilingRows)}  ${check(r.checks.ceilingRows === r.checks.eventsSent)}`],
-        ['bench process RSS peak', `${r.bench.rssPeakMB} MB`],
+        ['bench process RSS peak', `${r.bench.rssPeakIngestMB} MB after ingest, ${r.bench.rssPeakMB} MB overall`],
       ]),
   );
 }

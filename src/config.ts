@@ -17,6 +17,11 @@ export interface Config {
   database: DatabaseConfig;
   writeKey: string | undefined;
   secretKey: string | undefined;
+  /** Run the engine on a virtual clock starting here ('now' = the current time, or where it stopped). */
+  virtualClock: Date | 'now' | null;
+  /** Time zone for customers without one (quiet hours, "wait until 10:00"). */
+  defaultTimeZone: string;
+  pollMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -69,6 +74,24 @@ function database(env: Env, dataDir: string): DatabaseConfig {
   return { dialect: 'postgres', url, schema, poolSize: int(env, 'CHORUS_PG_POOL_SIZE', 10, 1, 200) };
 }
 
+function virtualClock(env: Env): Date | 'now' | null {
+  const raw = env.CHORUS_VIRTUAL_CLOCK;
+  if (raw === undefined || raw === '' || raw === '0' || raw === 'false') return null;
+  if (raw === '1' || raw === 'true' || raw === 'now') return 'now';
+  const ms = Date.parse(raw);
+  if (Number.isNaN(ms)) throw new ConfigError(`CHORUS_VIRTUAL_CLOCK must be true, now, or a start time such as 2026-01-01T09:00:00Z; got "${raw}"`);
+  return new Date(ms);
+}
+
+function timeZone(env: Env): string {
+  const zone = env.CHORUS_TIMEZONE || 'UTC';
+  try {
+    return new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone;
+  } catch {
+    throw new ConfigError(`CHORUS_TIMEZONE must be an IANA time zone such as Europe/Paris; got "${zone}"`);
+  }
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const dataDir = path.resolve(env.CHORUS_DATA_DIR || '.chorus');
   const logLevel = (env.LOG_LEVEL || 'info').toLowerCase() as LogLevel;
@@ -83,5 +106,8 @@ export function loadConfig(env: Env = process.env): Config {
     database: database(env, dataDir),
     writeKey: key(env, 'CHORUS_WRITE_KEY'),
     secretKey: key(env, 'CHORUS_SECRET_KEY'),
+    virtualClock: virtualClock(env),
+    defaultTimeZone: timeZone(env),
+    pollMs: int(env, 'CHORUS_POLL_MS', 200, 10, 60_000),
   };
 }

@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import net from 'node:net';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
@@ -17,6 +19,11 @@ import {
 } from './support/server.js';
 
 // Operating the server: probes, metrics, the OpenAPI document, 404s, and graceful shutdown.
+
+// Liveness bounds, not timing assertions: a correct server exits within milliseconds once nothing is in
+// flight; these only turn a hang (e.g. waiting out Fastify's 72 s keep-alive timeout) into a clear failure.
+const EXIT_BOUND = 45_000;
+const SHUTDOWN_TEST_BUDGET = 240_000;
 
 for (const d of DIALECTS) {
   describe.skipIf(!d.available)(`operational endpoints (${d.name})`, () => {
@@ -120,17 +127,39 @@ for (const d of DIALECTS) {
   });
 
   describe.skipIf(!d.available)(`graceful shutdown of \`chorus start\` (${d.name})`, () => {
-    let child: ChildServer | undefined;
+    const children: ChildServer[] = [];
     afterAll(async () => {
-      if (child && child.process.exitCode === null) await child.stop('SIGKILL');
+      for (const c of children) if (c.process.exitCode === null && c.process.signalCode === null) await c.stop('SIGKILL');
     });
 
-    it('SIGTERM while ~200 requests are in flight: exit 0 and every acknowledged event is stored exactly once', async () => {
+    async function start(): Promise<{ child: ChildServer; url: string; env: Record<string, string> }> {
       const { env: dbEnv } = d.fresh();
       const env = { ...dbEnv, CHORUS_WRITE_KEY: WRITE_KEY, CHORUS_SECRET_KEY: SECRET_KEY };
-      child = await spawnServer(env);
-      const url = child.url.replace('0.0.0.0', '127.0.0.1');
+      const child = await spawnServer(env);
+      children.push(child);
+      return { child, url: child.url.replace('0.0.0.0', '127.0.0.1'), env };
+    }
 
+    /** Restarts in-process on the same database and returns the stored timeline of one user. */
+    async function storedEvents(env: Record<string, string>, userId: string): Promise<{ properties: Record<string, unknown>; event?: string }[]> {
+      const restarted = await startServer(
+        loadConfig({ ...env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent' }),
+        pino({ level: 'silent' }),
+      );
+      try {
+        const timeline = await admin(restarted.url, 'GET', `/v1/profiles/user_id:${userId}/events?limit=500`);
+        expect(timeline.status).toBe(200);
+        expect(timeline.body.nextCursor).toBeNull();
+        // The restarted server is fully usable.
+        expect((await ingest(restarted.url, 'track', { userId: 'after-restart', event: 'After Restart' })).status).toBe(200);
+        return timeline.body.data;
+      } finally {
+        await restarted.close();
+      }
+    }
+
+    it('SIGTERM while ~200 requests are in flight: exit 0 and every acknowledged event is stored exactly once', async () => {
+      const { child, url, env } = await start();
       const userId = 'shutdown-user';
       const N = 200;
       type Outcome = { n: number; status: number | 'network-error' };
@@ -156,13 +185,16 @@ for (const d of DIALECTS) {
       }
       // Wait until the server has acknowledged at least one request, then stop it mid-stream.
       await Promise.race([sawOk, Promise.all(requests)]);
-      const code = await child.stop('SIGTERM');
+      child.process.kill('SIGTERM');
       const outcomes = await Promise.all(requests);
 
-      expect(code, child.output.join('\n')).toBe(0);
+      // Every request has been answered (or cut off), so nothing is in flight any more: the server must
+      // now exit on its own, even though the client still holds idle keep-alive connections.
+      const code = await exitWithin(child, EXIT_BOUND);
+      expect.soft(code, `exit after SIGTERM; output:\n${tail(child)}`).toBe(0);
+      if (code === 'still running') await child.stop('SIGKILL');
       const log = child.output.join('\n');
       expect(log).toContain('shutting down');
-      expect(log).toContain('stopped');
 
       const acknowledged = outcomes.filter((o) => o.status === 200).map((o) => o.n);
       expect(acknowledged.length).toBeGreaterThan(0);
@@ -172,32 +204,92 @@ for (const d of DIALECTS) {
         if (o.status !== 200 && o.status !== 'network-error') expect(o.status, `request ${o.n}`).toBe(503);
       }
 
-      // Restart on the same database and read the timeline back.
-      const restarted = await startServer(
-        loadConfig({ ...env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent' }),
-        pino({ level: 'silent' }),
-      );
-      try {
-        const timeline = await admin(restarted.url, 'GET', `/v1/profiles/user_id:${userId}/events?limit=500`);
-        expect(timeline.status).toBe(200);
-        expect(timeline.body.nextCursor).toBeNull();
-        const stored = (timeline.body.data as { properties: { n: number } }[]).map((e) => e.properties.n);
-        const counts = new Map<number, number>();
-        for (const n of stored) counts.set(n, (counts.get(n) ?? 0) + 1);
-        // Exactly once: nothing stored twice ...
-        expect([...counts.entries()].filter(([, c]) => c !== 1)).toEqual([]);
-        // ... and nothing acknowledged is lost.
-        expect(acknowledged.filter((n) => !counts.has(n))).toEqual([]);
-        // Only requests that were actually sent can have been stored.
-        expect(stored.every((n) => Number.isInteger(n) && n >= 0 && n < N)).toBe(true);
+      const stored = (await storedEvents(env, userId)).map((e) => e.properties.n as number);
+      const counts = new Map<number, number>();
+      for (const n of stored) counts.set(n, (counts.get(n) ?? 0) + 1);
+      // Exactly once: nothing stored twice ...
+      expect([...counts.entries()].filter(([, c]) => c !== 1)).toEqual([]);
+      // ... and nothing acknowledged is lost.
+      expect(acknowledged.filter((n) => !counts.has(n))).toEqual([]);
+      // Only requests that were actually sent can have been stored.
+      expect(stored.every((n) => Number.isInteger(n) && n >= 0 && n < N)).toBe(true);
+    }, SHUTDOWN_TEST_BUDGET);
 
-        const profile = await admin(restarted.url, 'GET', `/v1/profiles/user_id:${userId}`);
-        expect(profile.status).toBe(200);
-        // The restarted server is fully usable.
-        expect((await ingest(restarted.url, 'track', { userId, event: 'After Restart' })).status).toBe(200);
-      } finally {
-        await restarted.close();
-      }
-    });
+    it('a request already received when SIGTERM lands is finished (200, stored), its connection closed, and the server exits 0', async () => {
+      const { child, url, env } = await start();
+      const { hostname, port } = new URL(url);
+      const body = JSON.stringify({ userId: 'slow-body-user', event: 'Slow Body', properties: { ok: true } });
+
+      // One raw HTTP/1.1 keep-alive connection whose body arrives in two parts, around the SIGTERM.
+      const socket = net.connect(Number(port), hostname);
+      await once(socket, 'connect');
+      let response = '';
+      socket.on('data', (chunk: Buffer) => (response += chunk.toString('utf8')));
+      const socketClosed = once(socket, 'close');
+      socket.write(
+        `POST /v1/track HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\n` +
+          `Authorization: ${basic(WRITE_KEY)}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, 10)}`,
+      );
+      // The server has routed the request (Fastify logs "incoming request" when it starts one).
+      await until(() => child.output.some((l) => l.includes('incoming request') && l.includes('/v1/track')), 'request start log');
+
+      child.process.kill('SIGTERM');
+      // Shutdown has begun for certain once the listener refuses new connections.
+      await until(() => refusesConnections(Number(port), hostname), 'listener closed');
+      socket.write(body.slice(10));
+
+      await until(() => response.includes('\r\n\r\n{'), 'response');
+      expect(response).toMatch(/^HTTP\/1\.1 200 /);
+      expect(response).toContain('{"success":true}');
+
+      // Once its response is sent, nothing keeps the server alive: it closes the connection and exits.
+      const closed = await Promise.race([socketClosed.then(() => true), sleep(EXIT_BOUND).then(() => false)]);
+      expect.soft(closed, `the server kept the idle keep-alive connection open after shutdown began; response was:\n${response}`).toBe(true);
+      socket.destroy();
+      const code = await exitWithin(child, EXIT_BOUND);
+      expect.soft(code, `exit after SIGTERM; output:\n${tail(child)}`).toBe(0);
+      if (code === 'still running') await child.stop('SIGKILL');
+
+      const stored = await storedEvents(env, 'slow-body-user');
+      expect(stored.map((e) => e.event)).toEqual(['Slow Body']);
+    }, SHUTDOWN_TEST_BUDGET);
   });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls a condition (an event we cannot await directly); the bound only turns a hang into a clear failure. */
+async function until(check: () => boolean | Promise<boolean>, what: string, bound = EXIT_BOUND): Promise<void> {
+  const deadline = Date.now() + bound;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for: ${what}`);
+    await sleep(10);
+  }
+}
+
+function refusesConnections(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, host);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('error', () => resolve(true));
+  });
+}
+
+/** The child's exit code, or 'still running' if it has not exited within the bound (a hang, not a slow exit). */
+async function exitWithin(child: ChildServer, bound: number): Promise<number | null | 'still running'> {
+  if (child.process.exitCode !== null) return child.process.exitCode;
+  const exited = once(child.process, 'exit').then(([code]) => code as number | null);
+  return Promise.race([exited, sleep(bound).then(() => 'still running' as const)]);
+}
+
+function tail(child: ChildServer): string {
+  return child.output
+    .filter((l) => !l.includes('"incoming request"') && !l.includes('"request completed"'))
+    .slice(-15)
+    .join('\n');
 }

@@ -52,16 +52,19 @@ export interface CeilingResult {
   seconds: number;
   rowsPerSecond: number;
   statements: number;
+  /** CPU time of this process during the timed inserts (on SQLite that includes SQLite's own work). */
+  cpuSeconds: number;
 }
 
 /** Copies rows of `events` (in id order) into the ceiling table; times only the inserts. */
 export async function runCeiling(store: Store, db: CeilingDb, opts: CeilingOptions): Promise<CeilingResult> {
-  const pageSize = opts.pageSize ?? 10_000;
+  const pageSize = opts.pageSize ?? 5_000;
   let after = '';
   let copied = 0;
   let timedRows = 0;
   let timedMs = 0;
   let statements = 0;
+  let cpuMicros = 0;
   const total = opts.warmupRows + opts.rows;
   while (copied < total) {
     const rows = await db
@@ -79,14 +82,17 @@ export async function runCeiling(store: Store, db: CeilingDb, opts: CeilingOptio
     const timed = rows.slice(untimed);
     if (timed.length > 0) {
       const t0 = performance.now();
+      const cpu0 = process.cpuUsage();
       statements += await insertAll(db, timed, opts, store.dialect);
+      const cpu = process.cpuUsage(cpu0);
       timedMs += performance.now() - t0;
+      cpuMicros += cpu.user + cpu.system;
       timedRows += timed.length;
     }
     copied += rows.length;
   }
   const seconds = timedMs / 1000;
-  return { rows: timedRows, seconds, rowsPerSecond: timedRows / seconds, statements };
+  return { rows: timedRows, seconds, rowsPerSecond: timedRows / seconds, statements, cpuSeconds: cpuMicros / 1e6 };
 }
 
 async function insertAll(db: CeilingDb, rows: EventTable[], opts: CeilingOptions, dialect: Store['dialect']): Promise<number> {

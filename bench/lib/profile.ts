@@ -28,6 +28,13 @@ function place(url: string): string {
   return path.relative(ROOT, file.replace(/\?.*$/, ''));
 }
 
+/** The main thread's profile among those `node --cpu-prof` wrote (loader threads write small ones too). */
+export function mainProfile(dir: string): string | null {
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(dir, f));
+  if (files.length === 0) return null;
+  return files.sort((a, b) => fs.statSync(b).size - fs.statSync(a).size)[0];
+}
+
 export function summarizeProfile(file: string, top = 20): string {
   const profile = JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile;
   const totalMs = (profile.endTime - profile.startTime) / 1000;

@@ -106,6 +106,18 @@ export function procMemory(pid: number): { rss: number; peak: number } | null {
   }
 }
 
+/** CPU time (user + system) a process has used so far, in seconds, from /proc (Linux); null elsewhere. */
+export function procCpuSeconds(pid: number): number | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after "(comm)": state is field 3, utime 14, stime 15 (clock ticks, 100 per second on Linux).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
 /** Resident memory from the server's own /metrics (prom-client's default process metrics). */
 export async function metricsMemory(url: string): Promise<number | null> {
   try {

@@ -10,9 +10,14 @@ import { errorHandler, notFound } from './errors.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { profileRoutes } from './routes/profiles.js';
 import { segmentRoutes } from './routes/segment.js';
+import { journeyRoutes } from './routes/journeys.js';
+import { messageRoutes } from './routes/messages.js';
+import { clockRoutes } from './routes/clock.js';
+import type { Runtime } from '../engine/runtime.js';
 
 export interface AppOptions {
   store: Store;
+  runtime: Runtime;
   logger: Logger;
   version?: string;
 }
@@ -76,6 +81,11 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   });
 
   let draining = false;
+  // While draining, answer with Connection: close so keep-alive clients don't hold shutdown open.
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (draining) void reply.header('connection', 'close');
+    return payload;
+  });
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
     if (draining) return reply.code(503).send({ status: 'draining' });
@@ -93,8 +103,12 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   const keys = new KeyRing(store);
-  segmentRoutes(app, store, keys, metrics);
+  const { runtime } = opts;
+  segmentRoutes(app, store, keys, metrics, { clock: runtime.clock, after: runtime.afterIngest, committed: () => runtime.kick() });
   profileRoutes(app, store, keys);
+  journeyRoutes(app, store, keys, runtime.journeys);
+  messageRoutes(app, store, keys);
+  clockRoutes(app, runtime.clock, runtime, keys);
 
   await app.ready();
   return { fastify: app, metrics, drain: () => void (draining = true) };

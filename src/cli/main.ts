@@ -3,11 +3,17 @@ import { ConfigError, loadConfig } from '../config.js';
 import { createLogger, startServer } from '../server.js';
 import { migrate, openStore } from '../store/db.js';
 import { createWorkspace, listWorkspaces, WorkspaceExistsError } from '../store/workspaces.js';
+import { journeysCommand } from './journeys.js';
 
 const HELP = `chorus: omnichannel messaging orchestration
 
 Usage:
-  chorus start                  start the server (PORT, default 8080)
+  chorus start [--virtual-clock[=TIME]]
+                                start the server (PORT, default 8080); with a virtual clock that
+                                moves only via POST /v1/clock/advance
+  chorus journeys validate FILE check a journey spec (YAML or JSON) and print its steps
+  chorus journeys apply FILE…   create or update journeys on a running server and publish them
+                                (CHORUS_URL, default http://localhost:8080; CHORUS_SECRET_KEY)
   chorus migrate                apply database migrations and exit
   chorus workspace create NAME  create a workspace and print its keys (shown once)
   chorus workspace list         list workspaces
@@ -31,8 +37,10 @@ function printKeys(title: string, name: string, writeKey: string, secretKey: str
   );
 }
 
-async function start(): Promise<void> {
-  const config = loadConfig();
+async function start(virtualClock: string | boolean | undefined): Promise<void> {
+  const env = { ...process.env };
+  if (virtualClock !== undefined && virtualClock !== false) env.CHORUS_VIRTUAL_CLOCK = virtualClock === true ? 'now' : virtualClock;
+  const config = loadConfig(env);
   const logger = createLogger(config.logLevel);
   const server = await startServer(config, logger);
   if (server.created) {
@@ -58,11 +66,11 @@ async function start(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-async function withStore<T>(fn: (store: Awaited<ReturnType<typeof openStore>>) => Promise<T>): Promise<T> {
+async function withStore<T>(fn: (store: Awaited<ReturnType<typeof openStore>>) => Promise<T>, opts: { migrate: boolean } = { migrate: true }): Promise<T> {
   const config = loadConfig();
   const store = await openStore(config.database);
   try {
-    await migrate(store);
+    if (opts.migrate) await migrate(store);
     return await fn(store);
   } finally {
     await store.close();
@@ -70,17 +78,27 @@ async function withStore<T>(fn: (store: Awaited<ReturnType<typeof openStore>>) =
 }
 
 async function main(argv: string[]): Promise<void> {
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, strict: false, options: { help: { type: 'boolean', short: 'h' } } });
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: false,
+    options: { help: { type: 'boolean', short: 'h' }, 'virtual-clock': { type: 'string' } },
+  });
   const [command, sub, arg] = positionals;
   if (values.help || command === undefined || command === 'help') {
     process.stdout.write(HELP);
     return;
   }
   switch (command) {
-    case 'start':
-      return start();
+    case 'start': {
+      // `--virtual-clock` alone (no value) arrives as a boolean under strict: false.
+      const vc = values['virtual-clock'] as string | boolean | undefined;
+      return start(vc === '' ? true : vc);
+    }
+    case 'journeys':
+      return journeysCommand(sub, positionals.slice(2));
     case 'migrate': {
-      const applied = await withStore((store) => migrate(store));
+      const applied = await withStore((store) => migrate(store), { migrate: false });
       process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'already up to date\n');
       return;
     }

@@ -1,4 +1,5 @@
 import { deriveFacts } from './facts.js';
+import { normalizeIdentifier } from './identifiers.js';
 import { applyFacts, mergeProfiles } from './profile.js';
 import { emptyProfile, type Identifier, type IncomingEvent, type ProfileFacts, type ProfileState } from './types.js';
 
@@ -65,9 +66,11 @@ function userIdsOf(w: Working, profileId: string): Set<string> {
   return out;
 }
 
-function canMerge(w: Working, a: string, b: string): boolean {
+/** Merging may not bring two user_ids together, counting the one the event itself carries. */
+function canMerge(w: Working, a: string, b: string, eventUserId: string | undefined): boolean {
   const ids = userIdsOf(w, a);
   for (const u of userIdsOf(w, b)) ids.add(u);
+  if (eventUserId !== undefined) ids.add(eventUserId);
   return ids.size <= 1;
 }
 
@@ -133,14 +136,20 @@ function live(w: Working, id: string): string {
   return cur;
 }
 
+/** alias's previousId, normalized like any id (junk such as "null" links nothing). */
+export function aliasPreviousId(e: IncomingEvent): string | null {
+  return e.type === 'alias' ? normalizeIdentifier('user_id', e.previousId) : null;
+}
+
 /** The identifiers an event links, each with whether it may merge profiles that hold different user_ids. */
 function linkedIdentifiers(w: Working, e: IncomingEvent, strong: Identifier[]): { id: Identifier; explicit: boolean }[] {
   const out = strong.map((id) => ({ id, explicit: false }));
-  if (e.type === 'alias' && e.previousId) {
+  const previousId = aliasPreviousId(e);
+  if (previousId !== null) {
     // alias is an explicit instruction that previousId and userId are one person, so it may join two
     // user_ids. previousId may have been a user id or an anonymous id: use whichever is known.
-    const asUser: Identifier = { kind: 'user_id', value: e.previousId };
-    const asAnon: Identifier = { kind: 'anonymous_id', value: e.previousId };
+    const asUser: Identifier = { kind: 'user_id', value: previousId };
+    const asAnon: Identifier = { kind: 'anonymous_id', value: previousId };
     const previous = w.owners.has(idKey(asUser)) || !w.owners.has(idKey(asAnon)) ? asUser : asAnon;
     if (previous.kind === 'user_id' && !w.owners.has(idKey(asUser))) {
       // Unknown previousId: remember it as an anonymous id, the common case (pre-login activity).
@@ -173,7 +182,7 @@ function resolveOne(w: Working, e: IncomingEvent, newProfileId: () => string): v
       continue;
     }
     if (owner === primary) continue;
-    if (explicit || canMerge(w, primary, owner)) {
+    if (explicit || canMerge(w, primary, owner, eventUserId)) {
       primary = merge(w, primary, owner, e, explicit ? 'alias' : `shared ${id.kind}`);
     } else {
       conflict(w, e, id, owner, `${id.kind} links two profiles with different user_ids; not merged`);
@@ -242,10 +251,15 @@ export function resolveBatch(
   }
   const plan = w.plan;
   for (const ev of plan.events) ev.profileId = live(w, ev.profileId);
+  // A survivor created in this batch may itself have been absorbed later: the store must move the
+  // earlier absorbed profile's rows to the final survivor, which is the one it writes.
+  for (const m of plan.merges) m.survivorId = live(w, m.survivorId);
   for (const c of plan.conflicts) {
     c.profileId = live(w, c.profileId);
     c.otherProfileId = live(w, c.otherProfileId);
   }
+  // A later alias in the same batch may have joined the two sides of a refused link.
+  plan.conflicts = plan.conflicts.filter((c) => c.profileId !== c.otherProfileId);
   for (const id of w.dirty) {
     const state = w.profiles.get(id);
     if (state) plan.profiles.push({ state, isNew: w.created.has(id) });

@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
 import { deriveFacts } from '../core/facts.js';
-import { idKey, resolveBatch, type IdentitySnapshot, type ResolutionPlan } from '../core/resolve.js';
+import { aliasPreviousId, idKey, resolveBatch, type IdentitySnapshot, type ResolutionPlan } from '../core/resolve.js';
 import type { Identifier, IncomingEvent } from '../core/types.js';
 import { newId } from '../lib/ids.js';
 import { transact, type Store } from './db.js';
@@ -27,7 +27,10 @@ const KNOWN_FIELDS = new Set([
  * merges profiles, updates traits, and appends the events, all in one transaction, so the batch is
  * durable (or absent) before the caller answers.
  */
-export async function ingestEvents(store: Store, workspaceId: string, input: IncomingEvent[]): Promise<IngestResult> {
+/** Runs inside the ingestion transaction after the events are stored: the journey engine hooks in here. */
+export type AfterIngest = (trx: Trx, workspaceId: string, plan: ResolutionPlan) => Promise<void>;
+
+export async function ingestEvents(store: Store, workspaceId: string, input: IncomingEvent[], after?: AfterIngest): Promise<IngestResult> {
   return transact(store, async (trx) => {
     const events = await withoutDuplicates(trx, workspaceId, input);
     if (events.length === 0) return { stored: 0, duplicates: input.length, events: [] };
@@ -36,6 +39,7 @@ export async function ingestEvents(store: Store, workspaceId: string, input: Inc
     const now = Date.now();
     const plan = resolveBatch(snapshot, events, () => newId('prf', now));
     await applyPlan(trx, workspaceId, plan, now);
+    if (after) await after(trx, workspaceId, plan);
     return {
       stored: events.length,
       duplicates: input.length - events.length,
@@ -70,9 +74,10 @@ function identifierKeys(events: IncomingEvent[]): Identifier[] {
     for (const t of facts.pushTokens) {
       add({ kind: t.provider === 'fcm' ? 'fcm_token' : t.provider === 'apns' ? 'apns_token' : 'webpush_endpoint', value: t.token });
     }
-    if (e.type === 'alias' && e.previousId) {
-      add({ kind: 'user_id', value: e.previousId });
-      add({ kind: 'anonymous_id', value: e.previousId });
+    const previousId = aliasPreviousId(e);
+    if (previousId !== null) {
+      add({ kind: 'user_id', value: previousId });
+      add({ kind: 'anonymous_id', value: previousId });
     }
   }
   return [...out.values()];

@@ -82,4 +82,120 @@ export interface Database {
   identifiers: IdentifierTable;
   events: EventTable;
   identity_log: IdentityLogTable;
+  journeys: JourneyTable;
+  journey_versions: JourneyVersionTable;
+  runs: RunTable;
+  run_steps: RunStepTable;
+  waits: WaitTable;
+  messages: MessageTable;
+  sandbox_messages: SandboxMessageTable;
+  clock: ClockTable;
+}
+
+export interface JourneyTable {
+  id: string;
+  workspace_id: string;
+  key: string;
+  name: string;
+  /** draft (never published) | active | paused | archived */
+  status: string;
+  draft_spec: string;
+  latest_version: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface JourneyVersionTable {
+  journey_id: string;
+  version: number;
+  workspace_id: string;
+  spec: string;
+  published_at: number;
+}
+
+export interface RunTable {
+  id: string;
+  workspace_id: string;
+  journey_id: string;
+  journey_key: string;
+  version: number;
+  profile_id: string;
+  /** active | waiting | converted | exited | completed */
+  status: string;
+  entry_key: string | null;
+  holdout: number;
+  entered_at: number;
+  goal_deadline: number | null;
+  converted_at: number | null;
+  ended_at: number | null;
+  end_reason: string | null;
+  /** The event that started the run: { name, properties, timestamp, messageId }. */
+  trigger: string;
+  /** How many times each step was entered, as JSON { step: count }; numbers message attempts. */
+  visits: string;
+  updated_at: number;
+}
+
+export interface RunStepTable {
+  id: Generated<number>;
+  workspace_id: string;
+  run_id: string;
+  step: string;
+  type: string;
+  at: number;
+  outcome: string;
+  detail: string | null;
+}
+
+/** What a run is waiting on: a timer, an event (with an optional timeout), its goal or an exit event. */
+export interface WaitTable {
+  id: string;
+  workspace_id: string;
+  run_id: string;
+  journey_id: string;
+  profile_id: string;
+  step: string;
+  /** wait | wait_for | goal | exit */
+  kind: string;
+  event_name: string | null;
+  due_at: number | null;
+  created_at: number;
+}
+
+export interface MessageTable {
+  id: string;
+  workspace_id: string;
+  profile_id: string;
+  run_id: string | null;
+  journey_id: string | null;
+  journey_key: string | null;
+  version: number | null;
+  step: string | null;
+  category: string;
+  channel: string | null;
+  provider: string | null;
+  /** queued | sending | sent | failed | suppressed */
+  status: string;
+  reason: string | null;
+  to_address: string | null;
+  content: string | null;
+  created_at: number;
+  sent_at: number | null;
+  updated_at: number;
+  lease_until: number | null;
+  provider_message_id: string | null;
+}
+
+export interface SandboxMessageTable {
+  message_id: string;
+  workspace_id: string;
+  channel: string;
+  to_address: string;
+  content: string;
+  captured_at: number;
+}
+
+export interface ClockTable {
+  id: string;
+  now_ms: number;
 }

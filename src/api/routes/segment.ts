@@ -9,6 +9,8 @@ import { ingestEvents } from '../../store/ingest.js';
 import { requireWriteKey, type KeyRing } from '../auth.js';
 import { invalid } from '../errors.js';
 import type { Metrics } from '../metrics.js';
+import type { AfterIngest } from '../../store/ingest.js';
+import type { Clock } from '../../engine/clock.js';
 
 // The Segment HTTP Tracking API: existing Segment, RudderStack and Jitsu clients post here unchanged.
 
@@ -24,13 +26,22 @@ const errorBody = z.object({
 // every problem of a batch at once by index, so Fastify's own body validation is switched off here.
 const documentationOnly = () => (data: unknown) => ({ value: data });
 
-export function segmentRoutes(app: FastifyInstance, store: Store, keys: KeyRing, metrics: Metrics): void {
+export interface IngestHooks {
+  clock: Clock;
+  /** Runs in the ingestion transaction (the journey engine). */
+  after?: AfterIngest;
+  /** Called after a commit (wakes the outbox). */
+  committed?: () => void;
+}
+
+export function segmentRoutes(app: FastifyInstance, store: Store, keys: KeyRing, metrics: Metrics, hooks: IngestHooks): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
   const auth = requireWriteKey(keys);
   const eventId = () => newId('msg');
 
   async function store_(workspaceId: string, events: IncomingEvent[]): Promise<void> {
-    const result = await ingestEvents(store, workspaceId, events);
+    const result = await ingestEvents(store, workspaceId, events, hooks.after);
+    hooks.committed?.();
     for (const e of events) metrics.eventsIngested.inc({ type: e.type });
     metrics.eventsDuplicate.inc(result.duplicates);
   }
@@ -48,7 +59,7 @@ export function segmentRoutes(app: FastifyInstance, store: Store, keys: KeyRing,
         response: { 200: ok, 400: errorBody, 401: errorBody, 413: errorBody },
       },
       handler: async (req) => {
-        const parsed = parseCall(type, req.body, new Date(), eventId);
+        const parsed = parseCall(type, req.body, hooks.clock.now(), eventId);
         if (!parsed.ok) throw invalid(parsed.errors, `${type} call`);
         await store_(req.workspaceId, [parsed.value]);
         return { success: true as const };
@@ -67,7 +78,7 @@ export function segmentRoutes(app: FastifyInstance, store: Store, keys: KeyRing,
       response: { 200: ok, 400: errorBody, 401: errorBody, 413: errorBody },
     },
     handler: async (req) => {
-      const parsed = parseBatch(req.body, new Date(), eventId);
+      const parsed = parseBatch(req.body, hooks.clock.now(), eventId);
       if (!parsed.ok) throw invalid(parsed.errors, 'batch (nothing was stored)');
       await store_(req.workspaceId, parsed.value);
       return { success: true as const };

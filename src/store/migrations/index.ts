@@ -1,11 +1,13 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import type { Dialect } from '../db.js';
 import { foundation } from './0001_foundation.js';
+import { journeys } from './0002_journeys.js';
 
 // Migrations live in code (not files read at run time) so the compiled package carries them.
 export function migrations(dialect: Dialect): MigrationProvider {
   const all: Record<string, Migration> = {
     '0001_foundation': foundation(dialect),
+    '0002_journeys': journeys(dialect),
   };
   return { getMigrations: async () => all };
 }

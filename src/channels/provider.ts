@@ -1,0 +1,20 @@
+import type { Channel } from '../core/types.js';
+
+/** A message on its way out, as a provider adapter sees it. */
+export interface OutboundMessage {
+  id: string;
+  workspaceId: string;
+  channel: Channel;
+  to: string;
+  content: Record<string, unknown>;
+  category: string;
+}
+
+/**
+ * One interface per provider. `send` must be idempotent on `idempotencyKey` (the message id): a retry after
+ * a crash between the call and the ledger update must not deliver twice (DESIGN invariant 2).
+ */
+export interface Provider {
+  readonly name: string;
+  send(message: OutboundMessage, idempotencyKey: string): Promise<{ providerMessageId: string }>;
+}

@@ -1,0 +1,315 @@
+import type { Transaction } from 'kysely';
+import { evaluate, readPath, type ConditionContext, type EventLike } from '../core/conditions.js';
+import type { JourneySpec } from '../core/journey-spec.js';
+import { chooseChannel } from '../core/reach.js';
+import type { Merge } from '../core/resolve.js';
+import { addDuration } from '../core/time.js';
+import type { IncomingEvent } from '../core/types.js';
+import { isHoldout, walk, type WalkInput } from '../core/walk.js';
+import { newId } from '../lib/ids.js';
+import { transact, type Store } from '../store/db.js';
+import { loadVersion, pausedJourneyIds, type ActiveJourneys } from '../store/journeys.js';
+import type { Database, RunTable, WaitTable } from '../store/schema.js';
+import type { Clock } from './clock.js';
+import {
+  applyWalk,
+  endRun,
+  historyOf,
+  loadProfiles,
+  messageStatusOf,
+  record,
+  runInfo,
+  saveProfile,
+  settleStatus,
+  visitsOf,
+  type Db,
+  type LoadedProfile,
+} from './run-store.js';
+
+type Trx = Transaction<Database>;
+
+export interface EngineOptions {
+  defaultTimeZone?: string;
+  /** Due waits handled per transaction. */
+  batchSize?: number;
+}
+
+/**
+ * The journey engine. `onEvents` runs inside the ingestion transaction, so triggers, waits, goals and
+ * exits see an event in the same serialized step that stores it. `processDue` fires timers.
+ */
+export class Engine {
+  readonly defaultTimeZone: string;
+  private readonly batchSize: number;
+
+  constructor(
+    readonly store: Store,
+    readonly clock: Clock,
+    readonly journeys: ActiveJourneys,
+    opts: EngineOptions = {},
+  ) {
+    this.defaultTimeZone = opts.defaultTimeZone ?? 'UTC';
+    this.batchSize = opts.batchSize ?? 200;
+  }
+
+  // ------------------------------------------------------------------ events
+
+  async onEvents(trx: Trx, workspaceId: string, events: { event: IncomingEvent; profileId: string }[], merges: Merge[]): Promise<void> {
+    const now = this.clock.now();
+    for (const m of merges) if (!m.absorbedIsNew) await this.moveRuns(trx, workspaceId, m.survivorId, m.absorbedId, now);
+
+    const active = await this.journeys.list(trx, workspaceId);
+    const tracks = events.filter((e) => e.event.type === 'track' && e.event.event !== null);
+    if (tracks.length === 0) return;
+    const triggerNames = new Set(active.map((j) => j.spec.trigger.event));
+    const profileIds = [...new Set(tracks.map((e) => e.profileId))];
+    const names = [...new Set(tracks.map((e) => e.event.event!))];
+    const listeners = await trx
+      .selectFrom('waits')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .where('profile_id', 'in', profileIds)
+      .where('event_name', 'in', names)
+      .execute();
+    if (listeners.length === 0 && !names.some((n) => triggerNames.has(n))) return;
+
+    const profiles = await loadProfiles(trx, workspaceId, profileIds);
+    const paused = listeners.length > 0 ? await pausedJourneyIds(trx, workspaceId) : new Set<string>();
+    const handled = new Set<string>();
+    for (const { event, profileId } of tracks) {
+      const profile = profiles.get(profileId);
+      if (!profile) continue;
+      const ev: EventLike = { name: event.event, properties: event.properties, timestamp: event.timestamp };
+      const mine = listeners.filter((l) => l.profile_id === profileId && l.event_name === event.event && !handled.has(l.id) && !paused.has(l.journey_id));
+      // Exits first, then goals, then waits: an Unsubscribed that is also awaited still ends the run.
+      const order = { exit: 0, goal: 1, wait_for: 2 } as Record<string, number>;
+      mine.sort((a, b) => (order[a.kind] ?? 9) - (order[b.kind] ?? 9));
+      for (const l of mine) {
+        handled.add(l.id);
+        await this.onListener(trx, l, ev, event, profile, now);
+      }
+      for (const j of active) {
+        if (j.spec.trigger.event !== event.event) continue;
+        await this.maybeEnter(trx, workspaceId, j.journeyId, j.version, j.spec, event, ev, profile, now);
+      }
+    }
+  }
+
+  private conditionContext(trx: Db, workspaceId: string, profile: LoadedProfile, now: Date, event: EventLike | undefined, enteredAt?: Date): ConditionContext {
+    return {
+      now,
+      profile: profile.state,
+      event,
+      enteredAt,
+      history: historyOf(trx, workspaceId, profile.state.id),
+      reachable: (channel) => chooseChannel([channel], profile.state, profile.hasUserId, 'promotional').ok,
+    };
+  }
+
+  private async maybeEnter(
+    trx: Trx,
+    workspaceId: string,
+    journeyId: string,
+    version: number,
+    spec: JourneySpec,
+    event: IncomingEvent,
+    ev: EventLike,
+    profile: LoadedProfile,
+    now: Date,
+  ): Promise<void> {
+    const ctx = this.conditionContext(trx, workspaceId, profile, now, ev);
+    if (spec.trigger.where && !(await evaluate(spec.trigger.where, ctx))) return;
+    if (spec.audience && !(await evaluate(spec.audience, { ...ctx, event: undefined }))) return;
+    const previous = await trx
+      .selectFrom('runs')
+      .select(['entered_at', 'entry_key'])
+      .where('profile_id', '=', profile.state.id)
+      .where('journey_id', '=', journeyId)
+      .orderBy('entered_at', 'desc')
+      .execute();
+    let entryKey: string | null = null;
+    const entry = spec.entry;
+    if (entry.mode === 'once' && previous.length > 0) return;
+    if (entry.mode === 'cooldown' && previous.length > 0) {
+      if (addDuration(new Date(previous[0].entered_at), entry.cooldown).getTime() > now.getTime()) return;
+    }
+    if (entry.mode === 'per_key') {
+      const value = readPath({ ...event, properties: event.properties, context: event.context }, entry.key);
+      if (value === undefined || value === null || typeof value === 'object') return;
+      entryKey = String(value);
+      if (previous.some((p) => p.entry_key === entryKey)) return;
+    }
+    const at = now.getTime();
+    const row: RunTable = {
+      id: newId('run', at),
+      workspace_id: workspaceId,
+      journey_id: journeyId,
+      journey_key: spec.key,
+      version,
+      profile_id: profile.state.id,
+      status: 'active',
+      entry_key: entryKey,
+      holdout: isHoldout(spec, profile.state.id) ? 1 : 0,
+      entered_at: at,
+      goal_deadline: spec.goal ? addDuration(now, spec.goal.within).getTime() : null,
+      converted_at: null,
+      ended_at: null,
+      end_reason: null,
+      trigger: JSON.stringify({ name: ev.name, properties: ev.properties, timestamp: ev.timestamp, messageId: event.messageId }),
+      visits: '{}',
+      updated_at: at,
+    };
+    await trx.insertInto('runs').values(row).execute();
+    await record(trx, row, '$entry', 'entry', row.holdout ? 'entered (holdout)' : 'entered', now, { event: ev.name, messageId: event.messageId });
+    const listenerRows: WaitTable[] = [];
+    if (spec.goal && row.goal_deadline !== null) {
+      listenerRows.push({ id: newId('wait', at), workspace_id: workspaceId, run_id: row.id, journey_id: journeyId, profile_id: row.profile_id, step: '$goal', kind: 'goal', event_name: spec.goal.event, due_at: row.goal_deadline, created_at: at });
+    }
+    spec.exit_when.forEach((x, i) => {
+      listenerRows.push({ id: newId('wait', at), workspace_id: workspaceId, run_id: row.id, journey_id: journeyId, profile_id: row.profile_id, step: `$exit.${i}`, kind: 'exit', event_name: x.event, due_at: null, created_at: at });
+    });
+    if (listenerRows.length > 0) await trx.insertInto('waits').values(listenerRows).execute();
+    const first = Object.keys(spec.steps)[0];
+    await this.advance(trx, row, spec, profile, now, first ? [first] : []);
+  }
+
+  private async advance(trx: Db, row: RunTable, spec: JourneySpec, profile: LoadedProfile, now: Date, start: string[]): Promise<RunTable> {
+    const visits = visitsOf(row);
+    const input: WalkInput = {
+      spec,
+      run: runInfo(row, spec),
+      profile: profile.state,
+      hasUserId: profile.hasUserId,
+      now,
+      defaultTimeZone: this.defaultTimeZone,
+      history: historyOf(trx, row.workspace_id, row.profile_id),
+      messageStatus: messageStatusOf(trx, row.id),
+      visits,
+    };
+    const result = await walk(input, start);
+    if (result.profile) {
+      profile.state = result.profile;
+      await saveProfile(trx, row.workspace_id, result.profile);
+    }
+    return applyWalk(trx, row, spec, result, now, visits);
+  }
+
+  private async onListener(trx: Trx, l: WaitTable, ev: EventLike, event: IncomingEvent, profile: LoadedProfile, now: Date): Promise<void> {
+    const row = await trx.selectFrom('runs').selectAll().where('id', '=', l.run_id).executeTakeFirst();
+    if (!row) return;
+    const spec = await loadVersion(trx, row.journey_id, row.version);
+    const ctx = this.conditionContext(trx, row.workspace_id, profile, now, ev, new Date(row.entered_at));
+    if (l.kind === 'exit') {
+      const rule = spec.exit_when[Number(l.step.split('.')[1])];
+      if (rule?.where && !(await evaluate(rule.where, ctx))) return;
+      await record(trx, row, l.step, 'exit', 'exited', now, { event: ev.name, messageId: event.messageId });
+      await endRun(trx, row, 'exited', `exit event ${ev.name}`, now);
+      return;
+    }
+    if (l.kind === 'goal') {
+      const goal = spec.goal;
+      if (!goal || (goal.where && !(await evaluate(goal.where, ctx)))) return;
+      await trx.deleteFrom('waits').where('id', '=', l.id).execute();
+      await record(trx, row, '$goal', 'goal', 'converted', now, { event: ev.name, messageId: event.messageId });
+      const converted = { ...row, converted_at: now.getTime() };
+      await trx.updateTable('runs').set({ converted_at: converted.converted_at }).where('id', '=', row.id).execute();
+      const finished = row.status === 'completed';
+      if (goal.on_reach === 'exit' || finished) {
+        await endRun(trx, converted, 'converted', `goal ${goal.event} reached`, now);
+      }
+      return;
+    }
+    if (l.kind === 'wait_for') {
+      const step = spec.steps[l.step];
+      if (!step || step.type !== 'wait_for') return;
+      if (step.wait_for.where && !(await evaluate(step.wait_for.where, ctx))) return;
+      await trx.deleteFrom('waits').where('id', '=', l.id).execute();
+      await record(trx, row, l.step, 'wait_for', 'event_received', now, { event: ev.name, messageId: event.messageId });
+      await this.advance(trx, { ...row, status: 'active' }, spec, profile, now, step.onEvent);
+    }
+  }
+
+  /** After a merge: the absorbed profile's runs, waits and messages belong to the survivor; one run per journey continues. */
+  private async moveRuns(trx: Trx, workspaceId: string, survivorId: string, absorbedId: string, now: Date): Promise<void> {
+    for (const table of ['runs', 'waits', 'messages'] as const) {
+      await trx.updateTable(table).set({ profile_id: survivorId }).where('workspace_id', '=', workspaceId).where('profile_id', '=', absorbedId).execute();
+    }
+    const open = await trx
+      .selectFrom('runs')
+      .selectAll()
+      .where('profile_id', '=', survivorId)
+      .where('status', 'in', ['active', 'waiting'])
+      .orderBy('entered_at')
+      .orderBy('id')
+      .execute();
+    const seen = new Set<string>();
+    for (const r of open) {
+      if (!seen.has(r.journey_id)) {
+        seen.add(r.journey_id);
+        continue;
+      }
+      // The run that entered first continues; the later duplicate ends.
+      await record(trx, r, '$merge', 'merge', 'exited', now, { survivor: survivorId, absorbed: absorbedId });
+      await endRun(trx, r, 'exited', 'merged: the customer already had an earlier run of this journey', now);
+    }
+  }
+
+  // ------------------------------------------------------------------ timers
+
+  /** Fires up to one batch of waits due at or before `now`; returns how many fired. */
+  async processDue(now: Date = this.clock.now()): Promise<number> {
+    const paused = await pausedJourneyIds(this.store.db);
+    return transact(this.store, async (trx) => {
+      let q = trx.selectFrom('waits').selectAll().where('due_at', '<=', now.getTime());
+      if (paused.size > 0) q = q.where('journey_id', 'not in', [...paused]);
+      q = q.orderBy('due_at').orderBy('id').limit(this.batchSize);
+      if (this.store.dialect === 'postgres') q = q.forUpdate().skipLocked();
+      const due = await q.execute();
+      if (due.length === 0) return 0;
+      const profileIds = [...new Set(due.map((d) => d.profile_id))].sort();
+      if (this.store.dialect === 'postgres') {
+        await trx.selectFrom('profiles').select('id').where('id', 'in', profileIds).orderBy('id').forUpdate().execute();
+      }
+      const byWorkspace = new Map<string, string[]>();
+      for (const d of due) byWorkspace.set(d.workspace_id, [...(byWorkspace.get(d.workspace_id) ?? []), d.profile_id]);
+      const profiles = new Map<string, LoadedProfile>();
+      for (const [ws, ids] of byWorkspace) for (const [id, p] of await loadProfiles(trx, ws, [...new Set(ids)])) profiles.set(id, p);
+      for (const d of due) await this.fire(trx, d, profiles, now);
+      return due.length;
+    });
+  }
+
+  private async fire(trx: Trx, w: WaitTable, profiles: Map<string, LoadedProfile>, now: Date): Promise<void> {
+    const at = now;
+    const deleted = await trx.deleteFrom('waits').where('id', '=', w.id).executeTakeFirst();
+    if (Number(deleted.numDeletedRows) === 0) return;
+    const row = await trx.selectFrom('runs').selectAll().where('id', '=', w.run_id).executeTakeFirst();
+    const profile = profiles.get(w.profile_id);
+    if (!row || !profile) return;
+    const spec = await loadVersion(trx, row.journey_id, row.version);
+    if (w.kind === 'goal') {
+      await record(trx, row, '$goal', 'goal', 'window closed', at);
+      return;
+    }
+    const step = spec.steps[w.step];
+    if (!step) return;
+    if (w.kind === 'wait' && step.type === 'wait') {
+      await record(trx, row, w.step, 'wait', 'resumed', at);
+      await this.advance(trx, { ...row, status: 'active' }, spec, profile, at, step.next);
+    } else if (w.kind === 'wait_for' && step.type === 'wait_for') {
+      await record(trx, row, w.step, 'wait_for', 'timed_out', at);
+      await this.advance(trx, { ...row, status: 'active' }, spec, profile, at, step.onTimeout);
+    } else {
+      await settleStatus(trx, row, at);
+    }
+  }
+
+  /** The earliest pending timer at or before `limit`, skipping paused journeys. */
+  async nextDue(limit: Date): Promise<Date | null> {
+    const paused = await pausedJourneyIds(this.store.db);
+    let q = this.store.db.selectFrom('waits').select('due_at').where('due_at', '<=', limit.getTime());
+    if (paused.size > 0) q = q.where('journey_id', 'not in', [...paused]);
+    const row = await q.orderBy('due_at').limit(1).executeTakeFirst();
+    return row?.due_at != null ? new Date(row.due_at) : null;
+  }
+}

@@ -1,0 +1,232 @@
+import { createHash } from 'node:crypto';
+import type { Kysely, Transaction } from 'kysely';
+import type { EventLike, SendOutcome } from '../core/conditions.js';
+import type { JourneySpec } from '../core/journey-spec.js';
+import type { ProfileState } from '../core/types.js';
+import type { RunInfo, WalkResult } from '../core/walk.js';
+import { newId } from '../lib/ids.js';
+import { profileFromRow, profileToRow } from '../store/rows.js';
+import type { Database, RunTable } from '../store/schema.js';
+
+// Database side of runs: loading what the interpreter needs and applying what it decided, always inside
+// the caller's transaction (the customer's serialized step).
+
+export type Db = Kysely<Database> | Transaction<Database>;
+
+/** Deterministic message id: the same run, step and attempt always yield the same id (DESIGN invariant 2). */
+export function messageId(runId: string, stepId: string, attempt: number): string {
+  return `msg_${createHash('sha256').update(`${runId}\u0000${stepId}\u0000${attempt}`).digest('hex').slice(0, 32)}`;
+}
+
+export interface LoadedProfile {
+  state: ProfileState;
+  hasUserId: boolean;
+}
+
+export async function loadProfiles(db: Db, workspaceId: string, ids: string[]): Promise<Map<string, LoadedProfile>> {
+  const out = new Map<string, LoadedProfile>();
+  if (ids.length === 0) return out;
+  const rows = await db.selectFrom('profiles').selectAll().where('workspace_id', '=', workspaceId).where('id', 'in', ids).execute();
+  const users = await db
+    .selectFrom('identifiers')
+    .select('profile_id')
+    .where('workspace_id', '=', workspaceId)
+    .where('profile_id', 'in', ids)
+    .where('kind', '=', 'user_id')
+    .execute();
+  const withUser = new Set(users.map((u) => u.profile_id));
+  for (const r of rows) out.set(r.id, { state: profileFromRow(r), hasUserId: withUser.has(r.id) });
+  return out;
+}
+
+export async function saveProfile(db: Db, workspaceId: string, p: ProfileState): Promise<void> {
+  const r = profileToRow(p, workspaceId);
+  await db
+    .updateTable('profiles')
+    .set({ traits: r.traits, field_times: r.field_times, updated_at: r.updated_at })
+    .where('workspace_id', '=', workspaceId)
+    .where('id', '=', p.id)
+    .execute();
+}
+
+/** The customer's `track` events with this name since a time, oldest first. */
+export function historyOf(db: Db, workspaceId: string, profileId: string) {
+  return async (name: string, since: Date | undefined): Promise<EventLike[]> => {
+    let q = db
+      .selectFrom('events')
+      .select(['name', 'timestamp', 'payload'])
+      .where('workspace_id', '=', workspaceId)
+      .where('profile_id', '=', profileId)
+      .where('type', '=', 'track')
+      .where('name', '=', name);
+    if (since) q = q.where('timestamp', '>=', since.getTime());
+    const rows = await q.orderBy('timestamp').execute();
+    return rows.map((r) => ({
+      name: r.name,
+      timestamp: new Date(r.timestamp).toISOString(),
+      properties: (JSON.parse(r.payload) as { properties?: Record<string, unknown> }).properties ?? {},
+    }));
+  };
+}
+
+const STATUS_RANK: Record<string, number> = { sent: 1, delivered: 2, opened: 3, clicked: 4 };
+
+export function messageStatusOf(db: Db, runId: string) {
+  return async (stepId: string): Promise<SendOutcome | null> => {
+    const rows = await db.selectFrom('messages').select('status').where('run_id', '=', runId).where('step', '=', stepId).execute();
+    if (rows.length === 0) return null;
+    let best: SendOutcome | null = null;
+    for (const { status } of rows) {
+      if (status === 'queued' || status === 'sending') continue;
+      if (status in STATUS_RANK) {
+        if (best === null || !(best in STATUS_RANK) || STATUS_RANK[status] > STATUS_RANK[best]) best = status as SendOutcome;
+      } else if (best === null) best = status as SendOutcome;
+    }
+    // A queued message counts as sent for "did we message them": its ledger row is the commitment.
+    return best ?? 'sent';
+  };
+}
+
+export function runInfo(row: RunTable, spec: JourneySpec): RunInfo {
+  return {
+    id: row.id,
+    journeyKey: row.journey_key,
+    journeyName: spec.name,
+    version: row.version,
+    profileId: row.profile_id,
+    enteredAt: new Date(row.entered_at),
+    holdout: row.holdout === 1,
+    trigger: JSON.parse(row.trigger) as EventLike,
+  };
+}
+
+export function visitsOf(row: RunTable): Map<string, number> {
+  return new Map(Object.entries(JSON.parse(row.visits) as Record<string, number>));
+}
+
+/** Writes a walk's decisions: history, messages, waits, trait changes, and the run's new status. */
+export async function applyWalk(
+  db: Db,
+  row: RunTable,
+  spec: JourneySpec,
+  result: WalkResult,
+  now: Date,
+  visits: Map<string, number>,
+): Promise<RunTable> {
+  const at = now.getTime();
+  for (const r of result.records) visits.set(r.stepId, (visits.get(r.stepId) ?? 0) + 1);
+  if (result.records.length > 0) {
+    await db
+      .insertInto('run_steps')
+      .values(result.records.map((r) => ({ workspace_id: row.workspace_id, run_id: row.id, step: r.stepId, type: r.type, at, outcome: r.outcome, detail: r.detail ? JSON.stringify(r.detail) : null })))
+      .execute();
+  }
+  if (result.messages.length > 0) {
+    await db
+      .insertInto('messages')
+      .values(
+        result.messages.map((m) => ({
+          id: messageId(row.id, m.stepId, m.attempt),
+          workspace_id: row.workspace_id,
+          profile_id: row.profile_id,
+          run_id: row.id,
+          journey_id: row.journey_id,
+          journey_key: row.journey_key,
+          version: row.version,
+          step: m.stepId,
+          category: m.category,
+          channel: m.channel,
+          provider: m.channel ? 'sandbox' : null,
+          status: m.status,
+          reason: m.reason,
+          to_address: m.address,
+          content: m.content ? JSON.stringify(m.content) : null,
+          created_at: at,
+          sent_at: null,
+          updated_at: at,
+          lease_until: null,
+          provider_message_id: null,
+        })),
+      )
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
+  }
+  if (result.waits.length > 0 && result.exit === null) {
+    await db
+      .insertInto('waits')
+      .values(
+        result.waits.map((w) => ({
+          id: newId('wait', at),
+          workspace_id: row.workspace_id,
+          run_id: row.id,
+          journey_id: row.journey_id,
+          profile_id: row.profile_id,
+          step: w.stepId,
+          kind: w.kind,
+          event_name: w.eventName,
+          due_at: w.dueAt.getTime(),
+          created_at: at,
+        })),
+      )
+      .execute();
+  }
+  if (result.exit !== null) return endRun(db, row, 'exited', result.exit, now, visits);
+  return settleStatus(db, { ...row, visits: JSON.stringify(Object.fromEntries(visits)) }, now);
+}
+
+/** waiting while any path waits; completed when none does (its goal may still be tracked). */
+export async function settleStatus(db: Db, row: RunTable, now: Date): Promise<RunTable> {
+  const pending = await db
+    .selectFrom('waits')
+    .select('kind')
+    .where('run_id', '=', row.id)
+    .where('kind', 'in', ['wait', 'wait_for'])
+    .limit(1)
+    .execute();
+  const ended = row.status === 'converted' || row.status === 'exited' || row.status === 'completed';
+  let status = row.status;
+  let endedAt = row.ended_at;
+  let endReason = row.end_reason;
+  if (!ended) {
+    if (pending.length > 0) status = 'waiting';
+    else {
+      status = row.converted_at !== null ? 'converted' : 'completed';
+      endedAt = now.getTime();
+      endReason = 'every path ended';
+    }
+  }
+  const next = { ...row, status, ended_at: endedAt, end_reason: endReason, updated_at: now.getTime() };
+  await db
+    .updateTable('runs')
+    .set({ status, ended_at: endedAt, end_reason: endReason, visits: next.visits, updated_at: next.updated_at })
+    .where('id', '=', row.id)
+    .execute();
+  return next;
+}
+
+/** Ends a run now: no more steps, no more listeners (the goal included). */
+export async function endRun(db: Db, row: RunTable, status: 'exited' | 'converted', reason: string, now: Date, visits?: Map<string, number>): Promise<RunTable> {
+  await db.deleteFrom('waits').where('run_id', '=', row.id).execute();
+  const at = now.getTime();
+  const next: RunTable = {
+    ...row,
+    status,
+    ended_at: row.ended_at ?? at,
+    end_reason: reason,
+    updated_at: at,
+    visits: visits ? JSON.stringify(Object.fromEntries(visits)) : row.visits,
+  };
+  await db
+    .updateTable('runs')
+    .set({ status, ended_at: next.ended_at, end_reason: reason, updated_at: at, visits: next.visits, converted_at: next.converted_at })
+    .where('id', '=', row.id)
+    .execute();
+  return next;
+}
+
+export async function record(db: Db, row: RunTable, step: string, type: string, outcome: string, now: Date, detail?: Record<string, unknown>): Promise<void> {
+  await db
+    .insertInto('run_steps')
+    .values({ workspace_id: row.workspace_id, run_id: row.id, step, type, at: now.getTime(), outcome, detail: detail ? JSON.stringify(detail) : null })
+    .execute();
+}

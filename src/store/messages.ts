@@ -1,0 +1,65 @@
+import type { Kysely } from 'kysely';
+import type { Database, MessageTable } from './schema.js';
+
+// Reading the message ledger.
+
+export interface MessageView {
+  id: string;
+  profileId: string;
+  channel: string | null;
+  provider: string | null;
+  category: string;
+  status: string;
+  /** Why this channel, or why suppressed or failed. */
+  reason: string | null;
+  to: string | null;
+  journey: { key: string; version: number | null } | null;
+  step: string | null;
+  runId: string | null;
+  content: Record<string, unknown> | null;
+  createdAt: string;
+  sentAt: string | null;
+  updatedAt: string;
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export function messageView(m: MessageTable): MessageView {
+  return {
+    id: m.id,
+    profileId: m.profile_id,
+    channel: m.channel,
+    provider: m.provider,
+    category: m.category,
+    status: m.status,
+    reason: m.reason,
+    to: m.to_address,
+    journey: m.journey_key ? { key: m.journey_key, version: m.version } : null,
+    step: m.step,
+    runId: m.run_id,
+    content: m.content ? (JSON.parse(m.content) as Record<string, unknown>) : null,
+    createdAt: new Date(m.created_at).toISOString(),
+    sentAt: iso(m.sent_at),
+    updatedAt: new Date(m.updated_at).toISOString(),
+  };
+}
+
+export async function listMessages(db: Kysely<Database>, workspaceId: string, profileId: string, limit: number, before?: [number, string]): Promise<{ data: MessageView[]; nextCursor: string | null }> {
+  let q = db.selectFrom('messages').selectAll().where('workspace_id', '=', workspaceId).where('profile_id', '=', profileId);
+  if (before) {
+    const [ts, id] = before;
+    q = q.where((eb) => eb.or([eb('created_at', '<', ts), eb.and([eb('created_at', '=', ts), eb('id', '<', id)])]));
+  }
+  const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  return {
+    data: page.map(messageView),
+    nextCursor: rows.length > limit && last ? Buffer.from(JSON.stringify([last.created_at, last.id])).toString('base64url') : null,
+  };
+}
+
+export async function getMessage(db: Kysely<Database>, workspaceId: string, id: string): Promise<MessageView | null> {
+  const row = await db.selectFrom('messages').selectAll().where('workspace_id', '=', workspaceId).where('id', '=', id).executeTakeFirst();
+  return row ? messageView(row) : null;
+}
