@@ -1,7 +1,7 @@
 import { deriveFacts } from './facts.js';
 import { normalizeIdentifier } from './identifiers.js';
 import { applyFacts, mergeProfiles } from './profile.js';
-import { emptyProfile, type Identifier, type IncomingEvent, type ProfileFacts, type ProfileState } from './types.js';
+import { emptyProfile, pushIdentifierKind, type Identifier, type IncomingEvent, type ProfileFacts, type ProfileState } from './types.js';
 
 // Identity resolution for a batch of events, as a pure function over a snapshot of the identity graph.
 // The store loads the snapshot (every identifier the batch mentions, and every identifier and profile
@@ -198,7 +198,7 @@ function resolveOne(w: Working, e: IncomingEvent, newProfileId: () => string): v
   for (const id of unowned) assign(w, id, primary);
   // Push tokens follow the device's current user: they move, they never merge.
   for (const t of facts.pushTokens) {
-    const kind = t.provider === 'fcm' ? 'fcm_token' : t.provider === 'apns' ? 'apns_token' : 'webpush_endpoint';
+    const kind = pushIdentifierKind(t.provider);
     const previous = w.owners.get(`${kind}:${t.token}`);
     if (previous !== undefined && previous !== primary) {
       const p = w.profiles.get(previous);

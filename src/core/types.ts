@@ -138,3 +138,8 @@ export function emptyProfile(id: string, at: string): ProfileState {
     updatedAt: at,
   };
 }
+
+/** The identifier kind a push token is held under. */
+export function pushIdentifierKind(provider: PushProvider): IdentifierKind {
+  return provider === 'fcm' ? 'fcm_token' : provider === 'apns' ? 'apns_token' : 'webpush_endpoint';
+}

@@ -1,7 +1,7 @@
 import type { Transaction } from 'kysely';
 import { deriveFacts } from '../core/facts.js';
 import { aliasPreviousId, idKey, resolveBatch, type IdentitySnapshot, type ResolutionPlan } from '../core/resolve.js';
-import type { Identifier, IncomingEvent } from '../core/types.js';
+import { pushIdentifierKind, type Identifier, type IncomingEvent } from '../core/types.js';
 import { newId } from '../lib/ids.js';
 import { transact, type Store } from './db.js';
 import { asKind, chunks, ms, profileFromRow, profileToRow } from './rows.js';
@@ -72,7 +72,7 @@ function identifierKeys(events: IncomingEvent[]): Identifier[] {
     const facts = deriveFacts(e);
     facts.identifiers.forEach(add);
     for (const t of facts.pushTokens) {
-      add({ kind: t.provider === 'fcm' ? 'fcm_token' : t.provider === 'apns' ? 'apns_token' : 'webpush_endpoint', value: t.token });
+      add({ kind: pushIdentifierKind(t.provider), value: t.token });
     }
     const previousId = aliasPreviousId(e);
     if (previousId !== null) {

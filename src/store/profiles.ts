@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
 import { patchProfile, type ProfilePatch } from '../core/profile.js';
-import type { Identifier, ProfileState } from '../core/types.js';
+import { pushIdentifierKind, type Identifier, type ProfileState } from '../core/types.js';
 import { transact, type Store } from './db.js';
 import type { StoredPayload } from './ingest.js';
 import { asKind, iso, profileFromRow, profileToRow } from './rows.js';
@@ -157,7 +157,7 @@ export async function updateProfile(
     if (next.contactPoints.email) wanted.push({ field: 'contactPoints.email', identifier: { kind: 'email', value: next.contactPoints.email.address }, movable: false });
     if (next.contactPoints.sms) wanted.push({ field: 'contactPoints.sms', identifier: { kind: 'phone', value: next.contactPoints.sms.phone }, movable: false });
     for (const t of next.contactPoints.push) {
-      const kind = t.provider === 'fcm' ? 'fcm_token' : t.provider === 'apns' ? 'apns_token' : 'webpush_endpoint';
+      const kind = pushIdentifierKind(t.provider);
       wanted.push({ field: 'contactPoints.push', identifier: { kind, value: t.token }, movable: true });
     }
     for (const w of wanted) {

@@ -25,7 +25,7 @@ export interface KillRecord {
   uptimeMs: number;
   /** Requests the test had in flight to the victim at the moment of the kill. */
   inFlight: number;
-  /** Filled in by the test after the kill (ledger state the dead process left behind). */
+  /** What the test saw in the database while no server ran (what the dead process left behind). */
   note?: string;
 }
 
@@ -56,12 +56,13 @@ export class CrashableServer {
   }
 
   /** SIGKILL the live process (no shutdown hook runs), wait for it to be gone, and start another. */
-  async kill(phase: string): Promise<KillRecord> {
+  async kill(phase: string, whileDown?: () => Promise<string>): Promise<KillRecord> {
     const victim = await this.current;
     const record: KillRecord = { n: this.kills.length + 1, phase, uptimeMs: Date.now() - this.startedAt, inFlight: this.inFlight };
     const next = (async () => {
       await victim.stop('SIGKILL');
       this.logs.push(victim.output.join('\n'));
+      if (whileDown) record.note = await whileDown();
       return this.spawn();
     })();
     // Requests issued from now on (and the retries of those the kill breaks) go to the next process.
