@@ -112,6 +112,8 @@ describe('conditionSchema accepts the documented shapes', () => {
     { event: 'Activated', within: 'P3D', count: { op: 'gte', value: 2 } },
     { event: 'Activated', count: { op: 'eq', value: 0 } },
     { event: 'Order Completed', where: { property: 'total', op: 'gt', value: 50 }, within: 'PT15M' },
+    { event: 'Support Ticket Closed', since_event: 'Support Ticket Opened', count: { op: 'eq', value: 0 } },
+    { event: 'Activated', since_event: 'Signed Up', within: 'P3D', since: 'entry' },
     { message: 'welcome', status: 'opened' },
     { message: 'day_3-nudge', status: 'clicked' },
     { reachable: 'in_app' },
@@ -154,6 +156,10 @@ describe('conditionSchema rejects with clear messages and paths', () => {
     [{ event: 'X', count: { op: 'in', value: 1 } }, ['count', 'op'], 'expected a count operator: eq, ne, gt, gte, lt or lte'],
     [{ event: 'X', count: { op: 'eq', value: 1, x: 1 } }, ['count'], 'Unrecognized key'],
     [{ event: '' }, ['event'], 'expected an event name'],
+    [{ event: 'X', since_event: '' }, ['since_event'], 'since_event needs an event name'],
+    [{ event: 'X', since_event: 3 }, ['since_event'], 'since_event needs an event name'],
+    [{ event: 'X', since_event: ['Y'] }, ['since_event'], 'since_event needs an event name'],
+    [{ event: 'X', sinceEvent: 'Y' }, [], 'Unrecognized key: "sinceEvent"'],
     [{ event: 'X', where: { foo: 1 } }, ['where'], 'expected a condition with one of all, any, not'],
     [{ event: 'X', where: { property: 'a', op: 'eq' } }, ['where', 'value'], 'op eq needs a value'],
     [{ message: 'welcome' }, ['status'], 'expected a message status: sent, delivered, opened or clicked'],
@@ -512,6 +518,83 @@ describe('event leaves', () => {
   });
 });
 
+describe('event leaves with since_event', () => {
+  const OPENED = 'Support Ticket Opened';
+  const CLOSED = 'Support Ticket Closed';
+  // The suppression example of docs/gate.md: an open ticket in the last 48 hours.
+  const openTicket: Condition = {
+    all: [
+      { event: OPENED, within: 'PT48H' },
+      { event: CLOSED, since_event: OPENED, count: { op: 'eq', value: 0 } },
+    ],
+  };
+  const hoursAgo = (h: number) => new Date(NOW.getTime() - h * 3_600_000).toISOString();
+
+  it('the documented example parses', () => {
+    expect(conditionSchema.safeParse(openTicket).success).toBe(true);
+  });
+
+  const table: [string, StoredEvent[], boolean][] = [
+    ['opened 10h ago, not closed', [ev(OPENED, hoursAgo(10))], true],
+    ['opened 10h ago, closed 5h ago', [ev(OPENED, hoursAgo(10)), ev(CLOSED, hoursAgo(5))], false],
+    [
+      'opened, closed, opened again',
+      [ev(OPENED, hoursAgo(30)), ev(CLOSED, hoursAgo(20)), ev(OPENED, hoursAgo(10))],
+      true,
+    ],
+    ['opened 3 days ago, not closed', [ev(OPENED, hoursAgo(72))], false],
+    ['closed before the last opening only (an older ticket)', [ev(CLOSED, hoursAgo(100)), ev(OPENED, hoursAgo(10))], true],
+    ['closed at the same instant as opened counts as closed', [ev(OPENED, hoursAgo(10)), ev(CLOSED, hoursAgo(10))], false],
+    ['never opened', [], false],
+  ];
+  it.each(table)('%s → %s', async (_, events, want) => {
+    expect(await evaluate(openTicket, context({ events }))).toBe(want);
+  });
+
+  it('looks up the most recent since_event without a bound, then the leaf from it', async () => {
+    const ctx = context({ events: [ev(OPENED, hoursAgo(30)), ev(OPENED, hoursAgo(10)), ev(OPENED, 'garbage')] });
+    expect(await evaluate({ event: CLOSED, since_event: OPENED, count: { op: 'eq', value: 0 } }, ctx)).toBe(true);
+    expect(ctx.historyCalls).toEqual([
+      { name: OPENED, since: undefined },
+      { name: CLOSED, since: hoursAgo(10) },
+    ]);
+  });
+
+  it('never had since_event → counts from the beginning', async () => {
+    const ctx = context({ events: [ev(CLOSED, '2020-01-01T00:00:00.000Z')] });
+    expect(await evaluate({ event: CLOSED, since_event: OPENED, count: { op: 'eq', value: 1 } }, ctx)).toBe(true);
+    expect(ctx.historyCalls[1]).toEqual({ name: CLOSED, since: undefined });
+  });
+
+  it('combines with within and since: entry, the latest bound wins', async () => {
+    const events = [
+      ev('Activated', '2024-06-01T00:00:00.000Z'),
+      ev('Signed Up', '2024-06-07T00:00:00.000Z'),
+      ev('Activated', '2024-06-08T00:00:00.000Z'),
+      ev('Activated', '2024-06-10T11:00:00.000Z'),
+    ];
+    // since_event (06-07) later than entry (06-05) and within P30D
+    let ctx = context({ events, enteredAt: ENTERED });
+    const c: Condition = { event: 'Activated', since_event: 'Signed Up', since: 'entry', within: 'P30D', count: { op: 'eq', value: 2 } };
+    expect(await evaluate(c, ctx)).toBe(true);
+    expect(ctx.historyCalls[1]!.since).toBe('2024-06-07T00:00:00.000Z');
+    // within P1D (06-09T12:00) later than since_event
+    ctx = context({ events, enteredAt: ENTERED });
+    expect(await evaluate({ event: 'Activated', since_event: 'Signed Up', within: 'P1D', count: { op: 'eq', value: 1 } }, ctx)).toBe(true);
+    expect(ctx.historyCalls[1]!.since).toBe('2024-06-09T12:00:00.000Z');
+  });
+
+  it('drops events before the since_event bound even if the history provider returns them', async () => {
+    const ctx = context({ events: [ev(OPENED, hoursAgo(10)), ev(CLOSED, hoursAgo(20))], looseHistory: true });
+    expect(await evaluate({ event: CLOSED, since_event: OPENED, count: { op: 'eq', value: 0 } }, ctx)).toBe(true);
+  });
+
+  it('since_event names are reported by conditionMentionsEvents', () => {
+    expect(conditionMentionsEvents(openTicket)).toEqual([OPENED, CLOSED]);
+    expect(conditionMentionsEvents({ event: 'A', since_event: 'B' })).toEqual(['A', 'B']);
+  });
+});
+
 describe('message, reachable, consent and topic leaves', () => {
   const messages: Record<string, SendOutcome | null> = {
     welcome: 'opened',
@@ -631,6 +714,7 @@ const { condition: conditionArb } = fc.letrec<{
         where: tie('condition'),
         within: fc.constantFrom('PT15M', 'P3D', 'P1W', 'P1DT12H', 'P1M', 'P999999999Y'),
         since: fc.constant('entry' as const),
+        since_event: eventNameArb,
         count: fc.record({
           op: fc.constantFrom('eq', 'ne', 'gt', 'gte', 'lt', 'lte' as const),
           value: fc.nat({ max: 4 }),

@@ -20,13 +20,16 @@ import {
   track,
   VIRTUAL_ENV,
 } from './support/journeys.js';
-import { admin, startTestServer, type TestServer } from './support/server.js';
+import { admin, ingest, startTestServer, type TestServer } from './support/server.js';
 
 // The journey engine through the API, with small journeys built here, on SQLite and PostgreSQL. One
 // server (and one virtual clock) per dialect: every test uses its own journey, trigger event and
 // customers, and computes its times from the clock when it starts.
 
 type Spec = Record<string, unknown>;
+
+/** `[step, channel, status]` sorted by step: for messages created in the same instant. */
+const bySteps = (list: Parameters<typeof summary>[0]) => summary(list).sort((a, b) => String(a[0]).localeCompare(String(b[0])));
 
 function journey(key: string, trigger: string, steps: Record<string, unknown>, extra: Spec = {}): Spec {
   return { key, name: key, trigger: { event: trigger }, steps, ...extra };
@@ -350,13 +353,16 @@ for (const d of DIALECTS) {
       const c = await person('missing');
       await track(url, c.who, 'Missing Trigger');
       const list = await settledMessages(url, c.ref, 2);
-      expect(summary(list)).toEqual([
-        ['broken', 'email', 'failed'],
+      // Both were created in the same instant; the ledger doesn't order them, so compare by step.
+      expect(bySteps(list)).toEqual([
         ['after', 'email', 'sent'],
+        ['broken', 'email', 'failed'],
       ]);
-      expect(list[0].reason).toMatch(/nickname/);
-      expect(list[0].sentAt).toBeNull();
-      expect(list[1].content?.subject).toBe('After friend');
+      const broken = list.find((m) => m.step === 'broken')!;
+      expect(broken.reason).toMatch(/nickname/);
+      expect(broken.sentAt).toBeNull();
+      expect(broken.content).toBeNull();
+      expect(list.find((m) => m.step === 'after')!.content?.subject).toBe('After friend');
       const [run] = await runsIn(url, c.ref, 'e_missing');
       expect(run.status).toBe('completed');
     });
@@ -365,26 +371,27 @@ for (const d of DIALECTS) {
       await publishJourney(
         url,
         journey('e_unreach', 'Unreach Trigger', {
-          text: { send: { channel: 'sms', content: { sms: { text: 'Hi' } } } },
+          text: { send: { channel: 'sms', category: 'transactional', content: { sms: { text: 'Hi' } } } },
           after: email('After'),
         }),
       );
       const c = await person('unreach'); // email only: no phone
       await track(url, c.who, 'Unreach Trigger');
       const list = await settledMessages(url, c.ref, 2);
-      expect(summary(list)).toEqual([
-        ['text', null, 'suppressed'],
+      expect(bySteps(list)).toEqual([
         ['after', 'email', 'sent'],
+        ['text', null, 'suppressed'],
       ]);
-      expect(list[0].reason).toMatch(/phone/);
-      expect(list[0].sentAt).toBeNull();
+      const text = list.find((m) => m.step === 'text')!;
+      expect(text.reason).toMatch(/no phone number/);
+      expect(text.sentAt).toBeNull();
     });
 
     it('a channel list [push, sms] falls to sms when there is no push token', async () => {
       await publishJourney(
         url,
         journey('e_fallback', 'Fallback Trigger', {
-          nudge: { send: { channel: ['push', 'sms'], content: { push: { title: 'T', body: 'B' }, sms: { text: 'Text for {{ profile.phone }}' } } } },
+          nudge: { send: { channel: ['push', 'sms'], category: 'transactional', content: { push: { title: 'T', body: 'B' }, sms: { text: 'Text for {{ profile.phone }}' } } } },
         }),
       );
       const c = await person('fallback', { phone: '+14155550777' });
@@ -435,6 +442,80 @@ for (const d of DIALECTS) {
       expect(mb).toMatchObject({ journey: { key: 'e_version', version: 2 }, content: { subject: 'Subject two' } });
       expect((await runsIn(url, a.ref, 'e_version'))[0].journey.version).toBe(1);
       expect((await runsIn(url, b.ref, 'e_version'))[0].journey.version).toBe(2);
+    });
+
+    it('archive stops new entries for good and lets runs finish', async () => {
+      await publishJourney(url, journey('e_archive', 'Archive Trigger', { pause: { wait: { duration: 'P1D' } }, hi: email('Still here') }));
+      const c = await person('archive');
+      const late = await person('archive-late');
+      await track(url, c.who, 'Archive Trigger');
+      expect((await admin(url, 'POST', '/v1/journeys/e_archive/archive')).body.status).toBe('archived');
+      await track(url, late.who, 'Archive Trigger');
+      expect(await runsIn(url, late.ref, 'e_archive')).toEqual([]);
+      await advance(url, 'P1D');
+      expect(summary(await settledMessages(url, c.ref, 1))).toEqual([['hi', 'email', 'sent']]);
+      expect((await runsIn(url, c.ref, 'e_archive'))[0].status).toBe('completed');
+    });
+
+    it('an exit event while the journey is paused still ends the run (nothing is sent after resume)', async () => {
+      await publishJourney(
+        url,
+        journey('e_pause_exit', 'Pause Exit Trigger', { pause: { wait: { duration: 'P1D' } }, hi: email('Should not arrive') }, {
+          exit_when: [{ event: 'Pause Exit Quit' }],
+        }),
+      );
+      const c = await person('pause-exit');
+      await track(url, c.who, 'Pause Exit Trigger');
+      await ok(admin(url, 'POST', '/v1/journeys/e_pause_exit/pause'));
+      const quitAt = await clockNow(url);
+      await track(url, c.who, 'Pause Exit Quit');
+      await ok(admin(url, 'POST', '/v1/journeys/e_pause_exit/resume'));
+      await advance(url, 'P2D');
+      const [run] = await runsIn(url, c.ref, 'e_pause_exit');
+      expect(run).toMatchObject({ status: 'exited', endedAt: iso(quitAt) });
+      expect(await messagesOf(url, c.ref)).toEqual([]);
+    });
+
+    it('a goal reached while the journey is paused still converts the run (nothing is sent after resume)', async () => {
+      await publishJourney(
+        url,
+        journey('e_pause_goal', 'Pause Goal Trigger', { pause: { wait: { duration: 'P1D' } }, hi: email('Should not arrive') }, {
+          goal: { event: 'Pause Goal Done', within: 'P7D' },
+        }),
+      );
+      const c = await person('pause-goal');
+      await track(url, c.who, 'Pause Goal Trigger');
+      await ok(admin(url, 'POST', '/v1/journeys/e_pause_goal/pause'));
+      const doneAt = await clockNow(url);
+      await track(url, c.who, 'Pause Goal Done');
+      await ok(admin(url, 'POST', '/v1/journeys/e_pause_goal/resume'));
+      await advance(url, 'P2D');
+      const [run] = await runsIn(url, c.ref, 'e_pause_goal');
+      expect(run).toMatchObject({ status: 'converted', convertedAt: iso(doneAt) });
+      expect(await messagesOf(url, c.ref)).toEqual([]);
+    });
+
+    it('a goal or exit event in the same /v1/batch as the trigger is seen by the new run', async () => {
+      // Segment clients batch by default: "Signed Up" and "Activated" sent together arrive in one batch.
+      await publishJourney(
+        url,
+        journey('e_batch', 'Batch Trigger', { pause: { wait: { duration: 'P1D' } }, hi: email('Should not arrive') }, {
+          goal: { event: 'Batch Done', within: 'P7D' },
+          exit_when: [{ event: 'Batch Quit' }],
+        }),
+      );
+      const goal = await person('batch-goal');
+      const quit = await person('batch-quit');
+      const at = await clockNow(url);
+      const batch = (userId: string, second: string) =>
+        ok(ingest(url, 'batch', { batch: [{ type: 'track', userId, event: 'Batch Trigger' }, { type: 'track', userId, event: second }] }));
+      await batch(goal.who.userId, 'Batch Done');
+      await batch(quit.who.userId, 'Batch Quit');
+      expect((await runsIn(url, goal.ref, 'e_batch'))[0]).toMatchObject({ status: 'converted', convertedAt: iso(at) });
+      expect((await runsIn(url, quit.ref, 'e_batch'))[0]).toMatchObject({ status: 'exited', endedAt: iso(at) });
+      await advance(url, 'P2D');
+      expect(await messagesOf(url, goal.ref)).toEqual([]);
+      expect(await messagesOf(url, quit.ref)).toEqual([]);
     });
 
     // ------------------------------------------------------------------ merges
@@ -492,7 +573,43 @@ for (const d of DIALECTS) {
       await track(url, c.who, 'Sanity Trigger');
       const [m] = await settledMessages(url, c.ref, 1);
       const one = await ok(admin(url, 'GET', `/v1/messages/${m.id}`));
-      expect(one).toEqual(m);
+      expect(one).toMatchObject(m);
+    });
+
+    describe('clock advance and the background outbox', () => {
+      // The background delivery loop (here polling every 10 ms) runs alongside POST /v1/clock/advance. Advance
+      // must still deliver every message at its own virtual time, and finish delivering before answering.
+      let fast: TestServer;
+      beforeAll(async () => {
+        fast = await startTestServer(d, { ...VIRTUAL_ENV, CHORUS_POLL_MS: '10' });
+      });
+      afterAll(async () => fast?.close());
+
+      it('delivers every message at the time it was created, before advance answers', async () => {
+        const u = fast.url;
+        await publishJourney(u, journey('e_hourly', 'Hourly Trigger', { tick: email('Tick'), hourly: { wait: { duration: 'PT1H' }, next: 'tick' } }));
+        const refs: string[] = [];
+        for (let i = 0; i < 2; i++) {
+          const userId = `hourly-${i}`;
+          await identify(u, { userId }, { email: `${userId}@example.com` });
+          await track(u, { userId }, 'Hourly Trigger');
+          refs.push(`user_id:${userId}`);
+        }
+        for (const ref of refs) await settledMessages(u, ref, 1);
+        const t0 = await clockNow(u);
+        const inFlight: string[] = [];
+        for (let k = 0; k < 6; k++) {
+          await advance(u, 'PT12H');
+          for (const ref of refs) for (const m of await messagesOf(u, ref)) if (m.status !== 'sent') inFlight.push(`${m.createdAt} ${m.status}`);
+        }
+        expect(inFlight).toEqual([]);
+        for (const ref of refs) {
+          const list = await messagesOf(u, ref);
+          expect(list).toHaveLength(73);
+          expect(list.map((m) => m.createdAt)).toEqual(list.map((_, i) => iso(plus(t0, i * HOUR))));
+          expect(list.filter((m) => m.sentAt !== m.createdAt).map((m) => `${m.createdAt} sent ${m.sentAt}`)).toEqual([]);
+        }
+      });
     });
   });
 }

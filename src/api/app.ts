@@ -13,6 +13,7 @@ import { segmentRoutes } from './routes/segment.js';
 import { journeyRoutes } from './routes/journeys.js';
 import { messageRoutes } from './routes/messages.js';
 import { clockRoutes } from './routes/clock.js';
+import { settingsRoutes } from './routes/settings.js';
 import type { Runtime } from '../engine/runtime.js';
 
 export interface AppOptions {
@@ -109,6 +110,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   journeyRoutes(app, store, keys, runtime.journeys);
   messageRoutes(app, store, keys);
   clockRoutes(app, runtime.clock, runtime, keys);
+  settingsRoutes(app, store, keys, runtime.settings);
 
   await app.ready();
   return { fastify: app, metrics, drain: () => void (draining = true) };

@@ -80,6 +80,12 @@ export interface EventCondition {
   where?: Condition;
   within?: IsoDuration;
   since?: 'entry';
+  /**
+   * Count only events at or after the customer's most recent event with this name ("no Support Ticket
+   * Closed since the last Support Ticket Opened"). If the customer never had it, there is no lower bound
+   * from it. Combines with within/since: the latest bound wins.
+   */
+  since_event?: string;
   count?: { op: CountOperator; value: number };
 }
 /** A send step of this run reached at least `status`. */
@@ -221,6 +227,10 @@ const kindSchemas: Record<ConditionKind, z.ZodType> = {
     where: lazyCondition.optional(),
     within: durationSchema.optional(),
     since: z.literal('entry', { error: 'since can only be entry' }).optional(),
+    since_event: z
+      .string({ error: 'since_event needs an event name' })
+      .min(1, { message: 'since_event needs an event name' })
+      .optional(),
     count: z
       .strictObject({
         op: enumOf(COUNT_OPERATORS, 'a count operator'),
@@ -512,10 +522,11 @@ function compareCount(n: number, count: { op: CountOperator; value: number }): b
 const MESSAGE_RANK: Record<string, number> = { sent: 1, delivered: 2, opened: 3, clicked: 4 };
 
 /**
- * The lower time bound of an `event` leaf: the later of now − within (calendar arithmetic in UTC; a
- * `within` too large to subtract means no bound) and the run's entry (`since: entry`).
+ * The lower time bound of an `event` leaf: the latest of now − within (calendar arithmetic in UTC; a
+ * `within` too large to subtract means no bound), the run's entry (`since: entry`) and the customer's most
+ * recent `since_event` (none → no bound from it; occurrences with unreadable timestamps are ignored).
  */
-function eventSince(c: EventCondition, ctx: ConditionContext): Date | undefined {
+async function eventSince(c: EventCondition, ctx: ConditionContext): Promise<Date | undefined> {
   let since: Date | undefined;
   if (c.within !== undefined) {
     const d = parseDuration(c.within);
@@ -531,6 +542,14 @@ function eventSince(c: EventCondition, ctx: ConditionContext): Date | undefined 
       throw new ConditionEvaluationError('since: entry needs a journey run (no entry time in this context)');
     }
     if (!since || ctx.enteredAt.getTime() > since.getTime()) since = ctx.enteredAt;
+  }
+  if (c.since_event !== undefined) {
+    let latest = Number.NEGATIVE_INFINITY;
+    for (const e of await ctx.history(c.since_event, undefined)) {
+      const t = Date.parse(e.timestamp);
+      if (!Number.isNaN(t) && t > latest) latest = t;
+    }
+    if (Number.isFinite(latest) && (!since || latest > since.getTime())) since = new Date(latest);
   }
   return since;
 }
@@ -576,7 +595,7 @@ export async function evaluate(c: Condition, ctx: ConditionContext): Promise<boo
     return applyOperator(c.op, actual ?? undefined, c.value);
   }
   if ('event' in c) {
-    const since = eventSince(c, ctx);
+    const since = await eventSince(c, ctx);
     let events = await ctx.history(c.event, since);
     if (since) {
       // The contract says "at or after since"; drop anything older a loose implementation returned.
@@ -624,6 +643,7 @@ export function conditionMentionsEvents(c: Condition): string[] {
     else if ('not' in x) walk(x.not);
     else if ('event' in x) {
       names.add(x.event);
+      if (x.since_event !== undefined) names.add(x.since_event);
       if (x.where) walk(x.where);
     }
   };

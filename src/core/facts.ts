@@ -39,24 +39,43 @@ function isBlankId(v: unknown): boolean {
 }
 
 /** Canonical IANA zone name (e.g. `america/new_york` → `America/New_York`), or null. */
+// Building an Intl formatter costs ~0.4 ms and every identify carries a zone: remember the answers.
+const zoneCache = new Map<string, string | null>();
+const localeCache = new Map<string, string | null>();
+
+function remembered(cache: Map<string, string | null>, key: string, compute: () => string | null): string | null {
+  const hit = cache.get(key);
+  if (hit !== undefined) return hit;
+  const value = compute();
+  if (cache.size >= 2000) cache.clear();
+  cache.set(key, value);
+  return value;
+}
+
 export function normalizeTimeZone(v: unknown): string | null {
   // Newer engines accept UTC offsets like "+05:00"; those are not zones and would ignore DST.
   if (typeof v !== 'string' || !/^[A-Za-z]/.test(v.trim())) return null;
-  try {
-    return new Intl.DateTimeFormat(undefined, { timeZone: v.trim() }).resolvedOptions().timeZone;
-  } catch {
-    return null;
-  }
+  const zone = v.trim();
+  return remembered(zoneCache, zone, () => {
+    try {
+      return new Intl.DateTimeFormat(undefined, { timeZone: zone }).resolvedOptions().timeZone;
+    } catch {
+      return null;
+    }
+  });
 }
 
 /** Canonical BCP 47 tag (`en-us` → `en-US`); `en_US` is accepted since mobile SDKs send it. */
 export function normalizeLocale(v: unknown): string | null {
   if (typeof v !== 'string' || v.trim() === '') return null;
-  try {
-    return Intl.getCanonicalLocales(v.trim().replace(/_/g, '-'))[0] ?? null;
-  } catch {
-    return null;
-  }
+  const tag = v.trim().replace(/_/g, '-');
+  return remembered(localeCache, tag, () => {
+    try {
+      return Intl.getCanonicalLocales(tag)[0] ?? null;
+    } catch {
+      return null;
+    }
+  });
 }
 
 function parseConsent(v: unknown): ConsentStatus | null {

@@ -77,6 +77,14 @@ export interface SendStep {
   channels: Channel[];
   category: SendCategory;
   topic?: string;
+  /** low | normal | high | urgent (default normal): who wins the last slot under a cap. */
+  priority: 'low' | 'normal' | 'high' | 'urgent';
+  /** Message type for channel rules (`auto`), e.g. alert, receipt, promotion. */
+  type?: string;
+  /** Tags, for caps per tag. */
+  tags: string[];
+  /** Ignore frequency caps for this send (recorded on the message). */
+  override_caps: boolean;
   content: SendContent;
 }
 
@@ -222,6 +230,10 @@ const sendSchema = z.strictObject({
   channel: channelChoiceSchema,
   category: z.enum(SEND_CATEGORIES).default('promotional'),
   topic: nonBlank.optional().describe('Consent topic'),
+  priority: z.enum(['low', 'normal', 'high', 'urgent']).default('normal'),
+  type: nonBlank.optional().describe('Message type for the channel rules, e.g. alert, receipt, promotion'),
+  tags: z.array(nonBlank).default([]),
+  override_caps: z.boolean().default(false),
   content: contentSchema,
 });
 
@@ -798,6 +810,10 @@ function normalizeStep(id: string, type: StepType, v: Parsed, raw: Obj, next: st
         channels,
         category: v.category,
         ...(v.topic !== undefined && { topic: v.topic }),
+        priority: v.priority,
+        ...(v.type !== undefined && { type: v.type }),
+        tags: v.tags,
+        override_caps: v.override_caps,
         content,
       };
       return { id, type, send, next };

@@ -159,8 +159,7 @@ function linkedIdentifiers(w: Working, e: IncomingEvent, strong: Identifier[]): 
   return out;
 }
 
-function resolveOne(w: Working, e: IncomingEvent, newProfileId: () => string): void {
-  const facts = deriveFacts(e);
+function resolveOne(w: Working, e: IncomingEvent, facts: ProfileFacts, newProfileId: () => string): void {
   const links = linkedIdentifiers(w, e, facts.identifiers);
   const eventUserId = facts.identifiers.find((i) => i.kind === 'user_id')?.value;
   const unowned: Identifier[] = [];
@@ -213,8 +212,10 @@ function resolveOne(w: Working, e: IncomingEvent, newProfileId: () => string): v
     assign(w, { kind, value: t.token }, primary);
   }
   const before = w.profiles.get(primary)!;
-  w.profiles.set(primary, applyFacts(before, facts, e.timestamp, e.type));
-  w.dirty.add(primary);
+  const after = applyFacts(before, facts, e.timestamp, e.type);
+  w.profiles.set(primary, after);
+  // Most track calls change nothing on the profile: don't rewrite its row for them.
+  if (w.created.has(primary) || changed(before, after)) w.dirty.add(primary);
   w.plan.events.push({ event: e, profileId: primary, rejected: facts.rejected });
 }
 
@@ -223,10 +224,18 @@ function conflict(w: Working, e: IncomingEvent, identifier: Identifier, otherPro
   w.plan.conflicts.push({ profileId: '', otherProfileId, identifier, reason, messageId: e.messageId, at: e.timestamp });
 }
 
+/** true when anything but `updatedAt` differs. */
+function changed(a: ProfileState, b: ProfileState): boolean {
+  if (a === b) return false;
+  return JSON.stringify({ ...a, updatedAt: '' }) !== JSON.stringify({ ...b, updatedAt: '' });
+}
+
+/** `facts`, when given, are deriveFacts(events[i]) computed by the caller (saves deriving them twice). */
 export function resolveBatch(
   snapshot: IdentitySnapshot,
   events: IncomingEvent[],
   newProfileId: () => string,
+  facts: ProfileFacts[] = events.map(deriveFacts),
 ): ResolutionPlan {
   const w: Working = {
     owners: new Map(snapshot.owners),
@@ -243,9 +252,9 @@ export function resolveBatch(
     w.profiles.set(id, p.state);
     w.identifiersOf.set(id, new Map(p.identifiers.map((i) => [idKey(i), i])));
   }
-  for (const e of events) {
+  for (const [i, e] of events.entries()) {
     const conflictsBefore = w.plan.conflicts.length;
-    resolveOne(w, e, newProfileId);
+    resolveOne(w, e, facts[i], newProfileId);
     const profileId = w.plan.events[w.plan.events.length - 1].profileId;
     for (let i = conflictsBefore; i < w.plan.conflicts.length; i++) w.plan.conflicts[i].profileId = profileId;
   }

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { evaluate, type ConditionContext, type EventLike } from './conditions.js';
-import type { JourneySpec, SendStep, Step } from './journey-spec.js';
+import type { SendRequest } from './gate/decide.js';
+import type { JourneySpec, SendContent, SendStep, Step } from './journey-spec.js';
 import { applyFacts } from './profile.js';
 import { chooseChannel } from './reach.js';
-import { renderContent, renderString, type TemplateVars } from './render.js';
+import { renderString, type TemplateVars } from './render.js';
 import { addDuration, nextLocalTime } from './time.js';
 import type { Channel, ProfileFacts, ProfileState } from './types.js';
 
@@ -36,16 +37,13 @@ export interface WalkInput {
   visits: Map<string, number>;
 }
 
+/** A message the run wants to send; the send gate decides whether, when and on which channel. */
 export interface NewMessage {
   stepId: string;
   /** 1 for the first visit of the step in this run, 2 for the second … : part of the message's id. */
   attempt: number;
-  channel: Channel | null;
-  address: string | null;
-  category: SendStep['category'];
-  status: 'queued' | 'failed' | 'suppressed';
-  reason: string;
-  content: Record<string, unknown> | null;
+  request: SendRequest;
+  templates: SendContent;
 }
 
 export interface NewWait {
@@ -133,9 +131,8 @@ export async function walk(input: WalkInput, start: string[]): Promise<WalkResul
 
     switch (step.type) {
       case 'send': {
-        const message = send(step.send, stepId, visit, { ...input, profile });
-        result.messages.push(message);
-        record(message.status, { channel: message.channel, reason: message.reason });
+        result.messages.push({ stepId, attempt: visit, request: sendRequest(step.send), templates: step.send.content });
+        record('to_gate', { attempt: visit });
         queue.push(...step.next);
         break;
       }
@@ -215,26 +212,18 @@ export async function walk(input: WalkInput, start: string[]): Promise<WalkResul
   return result;
 }
 
-function send(s: SendStep, stepId: string, attempt: number, input: WalkInput): NewMessage {
-  const base = { stepId, attempt, category: s.category, content: null };
-  if (input.run.holdout) {
-    return { ...base, channel: null, address: null, status: 'suppressed', reason: 'holdout: this customer is in the journey holdout group' };
-  }
-  const choice = chooseChannel(s.channels, input.profile, input.hasUserId, s.category, s.topic);
-  if (!choice.ok) return { ...base, channel: null, address: null, status: 'suppressed', reason: choice.reason };
-  const template = s.content[choice.channel] as Record<string, unknown>;
-  const rendered = renderContent(template, templateVars(input));
-  const skipped = choice.skipped.map((x) => `${x.channel} skipped: ${x.reason}`);
-  if (!rendered.ok) {
-    return { ...base, channel: choice.channel, address: choice.address, status: 'failed', reason: rendered.reason };
-  }
+export function sendRequest(s: SendStep): SendRequest {
+  const w = s.content.whatsapp;
   return {
-    ...base,
-    channel: choice.channel,
-    address: choice.address,
-    status: 'queued',
-    reason: [`${choice.channel}: first reachable and consented channel of [${s.channels.join(', ')}]`, ...skipped].join('; '),
-    content: rendered.value,
+    channel: s.channel,
+    contentChannels: Object.keys(s.content) as SendRequest['contentChannels'],
+    category: s.category,
+    priority: s.priority,
+    ...(s.topic !== undefined && { topic: s.topic }),
+    ...(s.type !== undefined && { type: s.type }),
+    tags: s.tags,
+    overrideCaps: s.override_caps,
+    whatsappTemplate: w !== undefined && 'template' in w,
   };
 }
 

@@ -11,6 +11,7 @@ import { transact, type Store } from '../store/db.js';
 import { loadVersion, pausedJourneyIds, type ActiveJourneys } from '../store/journeys.js';
 import type { Database, RunTable, WaitTable } from '../store/schema.js';
 import type { Clock } from './clock.js';
+import type { Gate, Outgoing } from './gate.js';
 import {
   applyWalk,
   endRun,
@@ -46,6 +47,7 @@ export class Engine {
     readonly store: Store,
     readonly clock: Clock,
     readonly journeys: ActiveJourneys,
+    readonly gate: Gate,
     opts: EngineOptions = {},
   ) {
     this.defaultTimeZone = opts.defaultTimeZone ?? 'UTC';
@@ -74,25 +76,38 @@ export class Engine {
     if (listeners.length === 0 && !names.some((n) => triggerNames.has(n))) return;
 
     const profiles = await loadProfiles(trx, workspaceId, profileIds);
-    const paused = listeners.length > 0 ? await pausedJourneyIds(trx, workspaceId) : new Set<string>();
+    const outgoing: Outgoing[] = [];
+    const changed = new Set<string>();
+    const paused = await pausedJourneyIds(trx, workspaceId);
     const handled = new Set<string>();
     for (const { event, profileId } of tracks) {
       const profile = profiles.get(profileId);
       if (!profile) continue;
       const ev: EventLike = { name: event.event, properties: event.properties, timestamp: event.timestamp };
-      const mine = listeners.filter((l) => l.profile_id === profileId && l.event_name === event.event && !handled.has(l.id) && !paused.has(l.journey_id));
+      if (changed.has(profileId)) {
+        // Runs created or advanced by earlier events of this batch may listen for this one.
+        const fresh = await trx.selectFrom('waits').selectAll().where('profile_id', '=', profileId).where('event_name', 'in', names).execute();
+        for (const f of fresh) if (!listeners.some((l) => l.id === f.id)) listeners.push(f);
+        changed.delete(profileId);
+      }
+      // A paused journey holds its steps (wait_for), but goals and exits still count.
+      const mine = listeners.filter(
+        (l) => l.profile_id === profileId && l.event_name === event.event && !handled.has(l.id) && !(l.kind === 'wait_for' && paused.has(l.journey_id)),
+      );
       // Exits first, then goals, then waits: an Unsubscribed that is also awaited still ends the run.
       const order = { exit: 0, goal: 1, wait_for: 2 } as Record<string, number>;
       mine.sort((a, b) => (order[a.kind] ?? 9) - (order[b.kind] ?? 9));
       for (const l of mine) {
         handled.add(l.id);
-        await this.onListener(trx, l, ev, event, profile, now);
+        await this.onListener(trx, l, ev, event, profile, now, outgoing);
+        changed.add(profileId);
       }
       for (const j of active) {
         if (j.spec.trigger.event !== event.event) continue;
-        await this.maybeEnter(trx, workspaceId, j.journeyId, j.version, j.spec, event, ev, profile, now);
+        if (await this.maybeEnter(trx, workspaceId, j.journeyId, j.version, j.spec, event, ev, profile, now, outgoing)) changed.add(profileId);
       }
     }
+    await this.gate.record(trx, outgoing, now);
   }
 
   private conditionContext(trx: Db, workspaceId: string, profile: LoadedProfile, now: Date, event: EventLike | undefined, enteredAt?: Date): ConditionContext {
@@ -116,10 +131,11 @@ export class Engine {
     ev: EventLike,
     profile: LoadedProfile,
     now: Date,
-  ): Promise<void> {
+    outgoing: Outgoing[],
+  ): Promise<boolean> {
     const ctx = this.conditionContext(trx, workspaceId, profile, now, ev);
-    if (spec.trigger.where && !(await evaluate(spec.trigger.where, ctx))) return;
-    if (spec.audience && !(await evaluate(spec.audience, { ...ctx, event: undefined }))) return;
+    if (spec.trigger.where && !(await evaluate(spec.trigger.where, ctx))) return false;
+    if (spec.audience && !(await evaluate(spec.audience, { ...ctx, event: undefined }))) return false;
     const previous = await trx
       .selectFrom('runs')
       .select(['entered_at', 'entry_key'])
@@ -129,15 +145,15 @@ export class Engine {
       .execute();
     let entryKey: string | null = null;
     const entry = spec.entry;
-    if (entry.mode === 'once' && previous.length > 0) return;
+    if (entry.mode === 'once' && previous.length > 0) return false;
     if (entry.mode === 'cooldown' && previous.length > 0) {
-      if (addDuration(new Date(previous[0].entered_at), entry.cooldown).getTime() > now.getTime()) return;
+      if (addDuration(new Date(previous[0].entered_at), entry.cooldown).getTime() > now.getTime()) return false;
     }
     if (entry.mode === 'per_key') {
       const value = readPath({ ...event, properties: event.properties, context: event.context }, entry.key);
-      if (value === undefined || value === null || typeof value === 'object') return;
+      if (value === undefined || value === null || typeof value === 'object') return false;
       entryKey = String(value);
-      if (previous.some((p) => p.entry_key === entryKey)) return;
+      if (previous.some((p) => p.entry_key === entryKey)) return false;
     }
     const at = now.getTime();
     const row: RunTable = {
@@ -170,10 +186,11 @@ export class Engine {
     });
     if (listenerRows.length > 0) await trx.insertInto('waits').values(listenerRows).execute();
     const first = Object.keys(spec.steps)[0];
-    await this.advance(trx, row, spec, profile, now, first ? [first] : []);
+    await this.advance(trx, row, spec, profile, now, first ? [first] : [], outgoing);
+    return true;
   }
 
-  private async advance(trx: Db, row: RunTable, spec: JourneySpec, profile: LoadedProfile, now: Date, start: string[]): Promise<RunTable> {
+  private async advance(trx: Db, row: RunTable, spec: JourneySpec, profile: LoadedProfile, now: Date, start: string[], outgoing: Outgoing[]): Promise<RunTable> {
     const visits = visitsOf(row);
     const input: WalkInput = {
       spec,
@@ -183,7 +200,7 @@ export class Engine {
       now,
       defaultTimeZone: this.defaultTimeZone,
       history: historyOf(trx, row.workspace_id, row.profile_id),
-      messageStatus: messageStatusOf(trx, row.id),
+      messageStatus: messageStatusOf(trx, row.id, outgoing),
       visits,
     };
     const result = await walk(input, start);
@@ -191,10 +208,10 @@ export class Engine {
       profile.state = result.profile;
       await saveProfile(trx, row.workspace_id, result.profile);
     }
-    return applyWalk(trx, row, spec, result, now, visits);
+    return applyWalk(trx, row, spec, result, now, visits, profile, outgoing);
   }
 
-  private async onListener(trx: Trx, l: WaitTable, ev: EventLike, event: IncomingEvent, profile: LoadedProfile, now: Date): Promise<void> {
+  private async onListener(trx: Trx, l: WaitTable, ev: EventLike, event: IncomingEvent, profile: LoadedProfile, now: Date, outgoing: Outgoing[]): Promise<void> {
     const row = await trx.selectFrom('runs').selectAll().where('id', '=', l.run_id).executeTakeFirst();
     if (!row) return;
     const spec = await loadVersion(trx, row.journey_id, row.version);
@@ -225,7 +242,7 @@ export class Engine {
       if (step.wait_for.where && !(await evaluate(step.wait_for.where, ctx))) return;
       await trx.deleteFrom('waits').where('id', '=', l.id).execute();
       await record(trx, row, l.step, 'wait_for', 'event_received', now, { event: ev.name, messageId: event.messageId });
-      await this.advance(trx, { ...row, status: 'active' }, spec, profile, now, step.onEvent);
+      await this.advance(trx, { ...row, status: 'active' }, spec, profile, now, step.onEvent, outgoing);
     }
   }
 
@@ -274,12 +291,14 @@ export class Engine {
       for (const d of due) byWorkspace.set(d.workspace_id, [...(byWorkspace.get(d.workspace_id) ?? []), d.profile_id]);
       const profiles = new Map<string, LoadedProfile>();
       for (const [ws, ids] of byWorkspace) for (const [id, p] of await loadProfiles(trx, ws, [...new Set(ids)])) profiles.set(id, p);
-      for (const d of due) await this.fire(trx, d, profiles, now);
+      const outgoing: Outgoing[] = [];
+      for (const d of due) await this.fire(trx, d, profiles, now, outgoing);
+      await this.gate.record(trx, outgoing, now);
       return due.length;
     });
   }
 
-  private async fire(trx: Trx, w: WaitTable, profiles: Map<string, LoadedProfile>, now: Date): Promise<void> {
+  private async fire(trx: Trx, w: WaitTable, profiles: Map<string, LoadedProfile>, now: Date, outgoing: Outgoing[]): Promise<void> {
     const at = now;
     const deleted = await trx.deleteFrom('waits').where('id', '=', w.id).executeTakeFirst();
     if (Number(deleted.numDeletedRows) === 0) return;
@@ -295,21 +314,69 @@ export class Engine {
     if (!step) return;
     if (w.kind === 'wait' && step.type === 'wait') {
       await record(trx, row, w.step, 'wait', 'resumed', at);
-      await this.advance(trx, { ...row, status: 'active' }, spec, profile, at, step.next);
+      await this.advance(trx, { ...row, status: 'active' }, spec, profile, at, step.next, outgoing);
     } else if (w.kind === 'wait_for' && step.type === 'wait_for') {
       await record(trx, row, w.step, 'wait_for', 'timed_out', at);
-      await this.advance(trx, { ...row, status: 'active' }, spec, profile, at, step.onTimeout);
+      await this.advance(trx, { ...row, status: 'active' }, spec, profile, at, step.onTimeout, outgoing);
     } else {
       await settleStatus(trx, row, at);
     }
   }
 
-  /** The earliest pending timer at or before `limit`, skipping paused journeys. */
+  /** Deferred messages whose time has come pass the gate again, with whatever else waits for that customer. */
+  async processDeferred(now: Date = this.clock.now()): Promise<number> {
+    return transact(this.store, async (trx) => {
+      let q = trx.selectFrom('messages').selectAll().where('status', '=', 'deferred').where('not_before', '<=', now.getTime()).orderBy('not_before').orderBy('id').limit(this.batchSize);
+      if (this.store.dialect === 'postgres') q = q.forUpdate().skipLocked();
+      const due = await q.execute();
+      if (due.length === 0) return 0;
+      if (this.store.dialect === 'postgres') {
+        const ids = [...new Set(due.map((d) => d.profile_id))].sort();
+        await trx.selectFrom('profiles').select('id').where('id', 'in', ids).orderBy('id').forUpdate().execute();
+      }
+      const profiles = new Map<string, LoadedProfile>();
+      for (const ws of new Set(due.map((d) => d.workspace_id))) {
+        const ids = [...new Set(due.filter((d) => d.workspace_id === ws).map((d) => d.profile_id))];
+        for (const [id, p] of await loadProfiles(trx, ws, ids)) profiles.set(id, p);
+      }
+      const items: Outgoing[] = [];
+      for (const m of due) {
+        const profile = profiles.get(m.profile_id);
+        if (!profile || !m.pending) continue;
+        const pending = JSON.parse(m.pending) as Pick<Outgoing, 'templates' | 'vars' | 'request'>;
+        items.push({
+          id: m.id,
+          workspaceId: m.workspace_id,
+          profile,
+          run: m.run_id && m.journey_id && m.journey_key && m.version !== null && m.step ? { id: m.run_id, journeyId: m.journey_id, journeyKey: m.journey_key, version: m.version, stepId: m.step } : null,
+          ...pending,
+          holdout: false,
+          createdAt: m.created_at,
+          source: m.source === 'api' ? 'api' : 'journey',
+          idempotencyKey: m.idempotency_key,
+          existing: true,
+        });
+      }
+      await this.gate.record(trx, items, now);
+      return due.length;
+    });
+  }
+
+  /** The earliest pending timer or deferred message at or before `limit`, skipping paused journeys. */
   async nextDue(limit: Date): Promise<Date | null> {
     const paused = await pausedJourneyIds(this.store.db);
     let q = this.store.db.selectFrom('waits').select('due_at').where('due_at', '<=', limit.getTime());
     if (paused.size > 0) q = q.where('journey_id', 'not in', [...paused]);
     const row = await q.orderBy('due_at').limit(1).executeTakeFirst();
-    return row?.due_at != null ? new Date(row.due_at) : null;
+    const deferred = await this.store.db
+      .selectFrom('messages')
+      .select('not_before')
+      .where('status', '=', 'deferred')
+      .where('not_before', '<=', limit.getTime())
+      .orderBy('not_before')
+      .limit(1)
+      .executeTakeFirst();
+    const times = [row?.due_at, deferred?.not_before].filter((t): t is number => typeof t === 'number');
+    return times.length > 0 ? new Date(Math.min(...times)) : null;
   }
 }

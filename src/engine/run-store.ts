@@ -3,7 +3,8 @@ import type { Kysely, Transaction } from 'kysely';
 import type { EventLike, SendOutcome } from '../core/conditions.js';
 import type { JourneySpec } from '../core/journey-spec.js';
 import type { ProfileState } from '../core/types.js';
-import type { RunInfo, WalkResult } from '../core/walk.js';
+import { templateVars, type RunInfo, type WalkResult } from '../core/walk.js';
+import type { Outgoing } from './gate.js';
 import { newId } from '../lib/ids.js';
 import { profileFromRow, profileToRow } from '../store/rows.js';
 import type { Database, RunTable } from '../store/schema.js';
@@ -71,19 +72,22 @@ export function historyOf(db: Db, workspaceId: string, profileId: string) {
 
 const STATUS_RANK: Record<string, number> = { sent: 1, delivered: 2, opened: 3, clicked: 4 };
 
-export function messageStatusOf(db: Db, runId: string) {
+export function messageStatusOf(db: Db, runId: string, outgoing: Outgoing[] = []) {
   return async (stepId: string): Promise<SendOutcome | null> => {
     const rows = await db.selectFrom('messages').select('status').where('run_id', '=', runId).where('step', '=', stepId).execute();
-    if (rows.length === 0) return null;
+    // A message still on its way to the gate in this step counts as sent, like a queued one.
+    if (rows.length === 0) return outgoing.some((o) => o.run?.id === runId && o.run.stepId === stepId) ? 'sent' : null;
     let best: SendOutcome | null = null;
+    let committed = false;
     for (const { status } of rows) {
-      if (status === 'queued' || status === 'sending') continue;
+      if (status === 'queued' || status === 'sending') committed = true;
+      if (status === 'queued' || status === 'sending' || status === 'deferred') continue;
       if (status in STATUS_RANK) {
         if (best === null || !(best in STATUS_RANK) || STATUS_RANK[status] > STATUS_RANK[best]) best = status as SendOutcome;
       } else if (best === null) best = status as SendOutcome;
     }
     // A queued message counts as sent for "did we message them": its ledger row is the commitment.
-    return best ?? 'sent';
+    return best ?? (committed ? 'sent' : null);
   };
 }
 
@@ -104,7 +108,10 @@ export function visitsOf(row: RunTable): Map<string, number> {
   return new Map(Object.entries(JSON.parse(row.visits) as Record<string, number>));
 }
 
-/** Writes a walk's decisions: history, messages, waits, trait changes, and the run's new status. */
+/**
+ * Writes a walk's decisions: history, waits and the run's new status. Its messages join `outgoing`, which
+ * the send gate decides together, by priority, at the end of the customer's step.
+ */
 export async function applyWalk(
   db: Db,
   row: RunTable,
@@ -112,6 +119,8 @@ export async function applyWalk(
   result: WalkResult,
   now: Date,
   visits: Map<string, number>,
+  profile: LoadedProfile,
+  outgoing: Outgoing[],
 ): Promise<RunTable> {
   const at = now.getTime();
   for (const r of result.records) visits.set(r.stepId, (visits.get(r.stepId) ?? 0) + 1);
@@ -121,35 +130,21 @@ export async function applyWalk(
       .values(result.records.map((r) => ({ workspace_id: row.workspace_id, run_id: row.id, step: r.stepId, type: r.type, at, outcome: r.outcome, detail: r.detail ? JSON.stringify(r.detail) : null })))
       .execute();
   }
-  if (result.messages.length > 0) {
-    await db
-      .insertInto('messages')
-      .values(
-        result.messages.map((m) => ({
-          id: messageId(row.id, m.stepId, m.attempt),
-          workspace_id: row.workspace_id,
-          profile_id: row.profile_id,
-          run_id: row.id,
-          journey_id: row.journey_id,
-          journey_key: row.journey_key,
-          version: row.version,
-          step: m.stepId,
-          category: m.category,
-          channel: m.channel,
-          provider: m.channel ? 'sandbox' : null,
-          status: m.status,
-          reason: m.reason,
-          to_address: m.address,
-          content: m.content ? JSON.stringify(m.content) : null,
-          created_at: at,
-          sent_at: null,
-          updated_at: at,
-          lease_until: null,
-          provider_message_id: null,
-        })),
-      )
-      .onConflict((oc) => oc.column('id').doNothing())
-      .execute();
+  for (const m of result.messages) {
+    outgoing.push({
+      id: messageId(row.id, m.stepId, m.attempt),
+      workspaceId: row.workspace_id,
+      profile,
+      run: { id: row.id, journeyId: row.journey_id, journeyKey: row.journey_key, version: row.version, stepId: m.stepId },
+      request: m.request,
+      templates: m.templates,
+      vars: templateVars({ spec, run: runInfo(row, spec), profile: profile.state }),
+      holdout: row.holdout === 1,
+      createdAt: at,
+      source: 'journey',
+      idempotencyKey: null,
+      existing: false,
+    });
   }
   if (result.waits.length > 0 && result.exit === null) {
     await db

@@ -5,6 +5,8 @@ import { ActiveJourneys } from '../store/journeys.js';
 import type { Clock, VirtualClock } from './clock.js';
 import { Engine } from './engine.js';
 import { Outbox } from './outbox.js';
+import { Gate } from './gate.js';
+import { SettingsCache } from '../store/settings.js';
 
 export interface RuntimeOptions {
   /** How often the wall-clock loop looks for due timers and queued messages. */
@@ -21,10 +23,12 @@ export class Runtime {
   readonly engine: Engine;
   readonly outbox: Outbox;
   readonly journeys: ActiveJourneys;
+  readonly settings: SettingsCache;
+  readonly gate: Gate;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
-  private advancing: Promise<unknown> = Promise.resolve();
+  private lane: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly store: Store,
@@ -32,7 +36,9 @@ export class Runtime {
     private readonly opts: RuntimeOptions = {},
   ) {
     this.journeys = new ActiveJourneys();
-    this.engine = new Engine(store, clock, this.journeys, { defaultTimeZone: opts.defaultTimeZone });
+    this.settings = new SettingsCache();
+    this.gate = new Gate(this.settings);
+    this.engine = new Engine(store, clock, this.journeys, this.gate, { defaultTimeZone: opts.defaultTimeZone });
     const sandbox = new SandboxProvider(store, () => clock.now());
     this.outbox = new Outbox(store, clock, () => sandbox, () => Date.now());
   }
@@ -43,33 +49,41 @@ export class Runtime {
 
   start(): void {
     this.stopped = false;
-    const tick = () => {
-      if (this.stopped) return;
-      this.running = this.tick().finally(() => {
-        this.running = undefined;
-        if (!this.stopped) this.timer = setTimeout(tick, this.opts.pollMs ?? 200);
-      });
-    };
-    this.timer = setTimeout(tick, 0);
+    this.schedule(0);
   }
 
-  /** Asks the loop to deliver soon (after an ingest queued messages). */
+  /** Asks the loop to run soon (after an ingest queued messages). */
   kick(): void {
-    if (this.stopped || this.running) return;
+    if (!this.stopped && !this.running) this.schedule(0);
+  }
+
+  private schedule(ms: number): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
-      if (!this.running && !this.stopped) {
-        this.running = this.tick().finally(() => {
-          this.running = undefined;
-          if (!this.stopped) this.timer = setTimeout(() => this.kick(), this.opts.pollMs ?? 200);
-        });
-      }
-    }, 0);
+      if (this.stopped || this.running) return;
+      this.running = this.exclusive(() => this.tick()).finally(() => {
+        this.running = undefined;
+        if (!this.stopped) this.schedule(this.opts.pollMs ?? 200);
+      });
+    }, ms);
+  }
+
+  /**
+   * One lane for the loop and for clock advances, so an advance never answers while the loop still holds
+   * messages it claimed (they would show as `sending`).
+   */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lane.then(fn);
+    this.lane = run.catch(() => undefined);
+    return run;
   }
 
   private async tick(): Promise<void> {
     try {
-      if (!this.clock.virtual) while ((await this.engine.processDue()) > 0 && !this.stopped);
+      if (!this.clock.virtual) {
+        while ((await this.engine.processDue()) > 0 && !this.stopped);
+        while ((await this.engine.processDeferred()) > 0 && !this.stopped);
+      }
       await this.outbox.drain();
     } catch {
       // A failed pass (database hiccup) is retried on the next tick; the work stays in the database.
@@ -80,18 +94,19 @@ export class Runtime {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.running;
-    await this.advancing.catch(() => undefined);
+    await this.lane;
   }
 
   /** Virtual clock only: moves time to `to`, firing every timer on the way at its own time. */
   advance(clock: VirtualClock, to: Date): Promise<Date> {
-    const run = this.advancing.then(async () => {
+    return this.exclusive(async () => {
       for (;;) {
         const next = await this.engine.nextDue(to);
         if (next === null) break;
         await clock.set(next);
         let fired = 0;
         for (let n = await this.engine.processDue(clock.now()); n > 0; n = await this.engine.processDue(clock.now())) fired += n;
+        for (let n = await this.engine.processDeferred(clock.now()); n > 0; n = await this.engine.processDeferred(clock.now())) fired += n;
         await this.outbox.drain();
         // Due rows that could not be claimed (locked elsewhere) must not spin this loop.
         if (fired === 0) break;
@@ -100,7 +115,5 @@ export class Runtime {
       await this.outbox.drain();
       return clock.now();
     });
-    this.advancing = run.catch(() => undefined);
-    return run;
   }
 }

@@ -1,7 +1,7 @@
 import type { Transaction } from 'kysely';
 import { deriveFacts } from '../core/facts.js';
 import { aliasPreviousId, idKey, resolveBatch, type IdentitySnapshot, type ResolutionPlan } from '../core/resolve.js';
-import { pushIdentifierKind, type Identifier, type IncomingEvent } from '../core/types.js';
+import { pushIdentifierKind, type Identifier, type IncomingEvent, type ProfileFacts } from '../core/types.js';
 import { newId } from '../lib/ids.js';
 import { transact, type Store } from './db.js';
 import { asKind, chunks, ms, profileFromRow, profileToRow } from './rows.js';
@@ -34,10 +34,11 @@ export async function ingestEvents(store: Store, workspaceId: string, input: Inc
   return transact(store, async (trx) => {
     const events = await withoutDuplicates(trx, workspaceId, input);
     if (events.length === 0) return { stored: 0, duplicates: input.length, events: [] };
-    const keys = identifierKeys(events);
+    const facts = events.map(deriveFacts);
+    const keys = identifierKeys(events, facts);
     const snapshot = await loadSnapshot(trx, store.dialect === 'postgres', workspaceId, keys);
     const now = Date.now();
-    const plan = resolveBatch(snapshot, events, () => newId('prf', now));
+    const plan = resolveBatch(snapshot, events, () => newId('prf', now), facts);
     await applyPlan(trx, workspaceId, plan, now);
     if (after) await after(trx, workspaceId, plan);
     return {
@@ -65,11 +66,11 @@ async function withoutDuplicates(trx: Trx, workspaceId: string, input: IncomingE
 }
 
 /** Every identifier the batch could link, so the resolver sees their current owners. */
-function identifierKeys(events: IncomingEvent[]): Identifier[] {
+function identifierKeys(events: IncomingEvent[], allFacts: ProfileFacts[]): Identifier[] {
   const out = new Map<string, Identifier>();
   const add = (i: Identifier) => out.set(idKey(i), i);
-  for (const e of events) {
-    const facts = deriveFacts(e);
+  for (const [n, e] of events.entries()) {
+    const facts = allFacts[n];
     facts.identifiers.forEach(add);
     for (const t of facts.pushTokens) {
       add({ kind: pushIdentifierKind(t.provider), value: t.token });
@@ -84,24 +85,18 @@ function identifierKeys(events: IncomingEvent[]): Identifier[] {
 }
 
 async function readOwners(trx: Trx, workspaceId: string, keys: Identifier[]): Promise<Map<string, string>> {
-  const byKind = new Map<string, string[]>();
-  for (const k of keys) {
-    const list = byKind.get(k.kind) ?? [];
-    list.push(k.value);
-    byKind.set(k.kind, list);
-  }
   const owners = new Map<string, string>();
-  for (const [kind, values] of byKind) {
-    for (const part of chunks(values, 1)) {
-      const rows = await trx
-        .selectFrom('identifiers')
-        .select(['kind', 'value', 'profile_id'])
-        .where('workspace_id', '=', workspaceId)
-        .where('kind', '=', kind)
-        .where('value', 'in', part)
-        .execute();
-      for (const r of rows) owners.set(`${r.kind}:${r.value}`, r.profile_id);
-    }
+  // One round trip for every kind: (kind = a and value in (…)) or (kind = b and value in (…)) …
+  for (const part of chunks(keys, 1)) {
+    const groups = new Map<string, string[]>();
+    for (const k of part) groups.set(k.kind, [...(groups.get(k.kind) ?? []), k.value]);
+    const rows = await trx
+      .selectFrom('identifiers')
+      .select(['kind', 'value', 'profile_id'])
+      .where('workspace_id', '=', workspaceId)
+      .where((eb) => eb.or([...groups].map(([kind, values]) => eb.and([eb('kind', '=', kind), eb('value', 'in', values)]))))
+      .execute();
+    for (const r of rows) owners.set(`${r.kind}:${r.value}`, r.profile_id);
   }
   return owners;
 }

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import type { Database, MessageTable } from './schema.js';
 
 // Reading the message ledger.
@@ -17,6 +17,17 @@ export interface MessageView {
   step: string | null;
   runId: string | null;
   content: Record<string, unknown> | null;
+  priority: string;
+  tags: string[];
+  topic: string | null;
+  type: string | null;
+  source: string;
+  /** Deferred until (status deferred). */
+  notBefore: string | null;
+  /** The gate's decision: outcome, the rule that decided, and the trace of every check and candidate. */
+  decision: unknown;
+  overrideCaps: boolean;
+  idempotencyKey: string | null;
   createdAt: string;
   sentAt: string | null;
   updatedAt: string;
@@ -24,7 +35,7 @@ export interface MessageView {
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-export function messageView(m: MessageTable): MessageView {
+export function messageView(m: Selectable<MessageTable>): MessageView {
   return {
     id: m.id,
     profileId: m.profile_id,
@@ -38,6 +49,15 @@ export function messageView(m: MessageTable): MessageView {
     step: m.step,
     runId: m.run_id,
     content: m.content ? (JSON.parse(m.content) as Record<string, unknown>) : null,
+    priority: m.priority,
+    tags: JSON.parse(m.tags) as string[],
+    topic: m.topic,
+    type: m.message_type,
+    source: m.source,
+    notBefore: iso(m.not_before),
+    decision: m.decision ? (JSON.parse(m.decision) as unknown) : null,
+    overrideCaps: m.override_caps === 1,
+    idempotencyKey: m.idempotency_key,
     createdAt: new Date(m.created_at).toISOString(),
     sentAt: iso(m.sent_at),
     updatedAt: new Date(m.updated_at).toISOString(),

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from './schema.js';
+import { messageId } from '../engine/run-store.js';
 
 // Reading runs for the admin API.
 
@@ -15,7 +16,8 @@ export interface RunView {
   goalDeadline: string | null;
   endedAt: string | null;
   endReason: string | null;
-  steps: { step: string; type: string; at: string; outcome: string; detail: unknown }[];
+  /** Send steps carry their message: the gate's outcome is the step's outcome. */
+  steps: { step: string; type: string; at: string; outcome: string; detail: unknown; message?: { id: string; status: string; channel: string | null; reason: string | null } }[];
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -26,6 +28,13 @@ export async function runsOfProfile(db: Kysely<Database>, workspaceId: string, p
   const ids = runs.map((r) => r.id);
   const steps = await db.selectFrom('run_steps').selectAll().where('run_id', 'in', ids).orderBy('id').execute();
   const waits = await db.selectFrom('waits').selectAll().where('run_id', 'in', ids).where('kind', 'in', ['wait', 'wait_for']).execute();
+  const messages = new Map(
+    (await db.selectFrom('messages').select(['id', 'status', 'channel', 'reason']).where('run_id', 'in', ids).execute()).map((m) => [m.id, m]),
+  );
+  const messageOf = (runId: string, step: string, detail: unknown) => {
+    const attempt = (detail as { attempt?: number } | null)?.attempt;
+    return typeof attempt === 'number' ? messages.get(messageId(runId, step, attempt)) : undefined;
+  };
   return runs.map((r) => ({
     id: r.id,
     journey: { key: r.journey_key, version: r.version },
@@ -39,6 +48,10 @@ export async function runsOfProfile(db: Kysely<Database>, workspaceId: string, p
     endReason: r.end_reason,
     steps: steps
       .filter((s) => s.run_id === r.id)
-      .map((s) => ({ step: s.step, type: s.type, at: new Date(s.at).toISOString(), outcome: s.outcome, detail: s.detail ? (JSON.parse(s.detail) as unknown) : null })),
+      .map((s) => {
+        const detail = s.detail ? (JSON.parse(s.detail) as unknown) : null;
+        const m = s.type === 'send' ? messageOf(r.id, s.step, detail) : undefined;
+        return { step: s.step, type: s.type, at: new Date(s.at).toISOString(), outcome: m ? m.status : s.outcome, detail, ...(m ? { message: m } : {}) };
+      }),
   }));
 }

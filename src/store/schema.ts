@@ -90,6 +90,7 @@ export interface Database {
   messages: MessageTable;
   sandbox_messages: SandboxMessageTable;
   clock: ClockTable;
+  workspace_settings: WorkspaceSettingsTable;
 }
 
 export interface JourneyTable {
@@ -184,6 +185,28 @@ export interface MessageTable {
   updated_at: number;
   lease_until: number | null;
   provider_message_id: string | null;
+  /** low | normal | high | urgent */
+  priority: Generated<string>;
+  /** JSON array of tags, for caps per tag. */
+  tags: Generated<string>;
+  topic: string | null;
+  message_type: string | null;
+  /** Deferred until this time; the gate decides again then. */
+  not_before: number | null;
+  /** The gate's decision and trace, JSON. */
+  decision: string | null;
+  override_caps: Generated<number>;
+  idempotency_key: string | null;
+  /** journey | api */
+  source: Generated<string>;
+  /** Deferred messages: { templates, vars } to render when released. */
+  pending: string | null;
+}
+
+export interface WorkspaceSettingsTable {
+  workspace_id: string;
+  settings: string;
+  updated_at: number;
 }
 
 export interface SandboxMessageTable {

@@ -72,6 +72,13 @@ export class CrashableServer {
     return record;
   }
 
+  /** Error-level log lines (pino level >= 50) of every process so far, for failure messages. */
+  async errors(): Promise<string> {
+    const live = await this.current.catch(() => null);
+    const all = [...this.logs, ...(live ? [live.output.join('\n')] : [])].join('\n').split('\n');
+    return all.filter((l) => /"level":(5|6)0/.test(l) || /^\s*at |Error/.test(l)).slice(-40).join('\n');
+  }
+
   async stop(): Promise<void> {
     const s = await this.current.catch(() => null);
     if (s) await s.stop('SIGTERM');
@@ -106,8 +113,15 @@ export class CrashableServer {
         if ((err as Error).name === 'TimeoutError') throw new Error(`${method} ${pathname} hung for ${timeoutMs} ms`);
         // undici reports a refused or reset connection as TypeError("fetch failed"); anything else is a bug here.
         if (!(err instanceof TypeError) || attempts >= 500) throw err;
-        // The server died under us: wait for the next one (the kill has already replaced `current`, or is about to).
-        if (s.process.exitCode === null && s.process.signalCode === null) await sleep(20);
+        if (s.process.exitCode !== null || s.process.signalCode !== null) {
+          // Dead. `kill` replaces `current` in the same tick as it signals, so a dead `current` was not our doing.
+          if ((await this.current) === s) {
+            throw new Error(`the server exited by itself (${s.process.exitCode ?? s.process.signalCode}):\n${s.output.slice(-30).join('\n')}`);
+          }
+        } else {
+          // Refused or reset by a process that is about to die: the next one will be in `current`.
+          await sleep(20);
+        }
       } finally {
         this.inFlight--;
       }

@@ -140,7 +140,10 @@ export async function profile(url: string, ref: string): Promise<any> {
 /** `[step, channel, status]` of each message, oldest first. */
 export const summary = (list: Message[]) => list.map((m) => [m.step, m.channel, m.status]);
 
-/** A minimal send step. */
+/**
+ * A minimal email send step. Transactional, so the send gate's quiet hours and caps (which depend on the
+ * time of day the shared virtual clock happens to be at) never defer it: these tests are about the engine.
+ */
 export function email(subject: string, text = 'Hello', extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { send: { channel: 'email', content: { email: { subject, text } } }, ...extra };
+  return { send: { channel: 'email', category: 'transactional', content: { email: { subject, text } } }, ...extra };
 }

@@ -51,7 +51,7 @@ export function foundation(dialect: Dialect): Migration {
         // One identifier, one profile: the primary key is what makes a split identity impossible.
         .addPrimaryKeyConstraint('identifiers_pk', ['workspace_id', 'kind', 'value'])
         .execute();
-      await db.schema.createIndex('identifiers_profile').on('identifiers').column('profile_id').execute();
+      await db.schema.createIndex('identifiers_profile').on('identifiers').columns(['workspace_id', 'profile_id']).execute();
 
       await db.schema
         .createTable('events')

@@ -2,12 +2,14 @@ import type { Migration, MigrationProvider } from 'kysely';
 import type { Dialect } from '../db.js';
 import { foundation } from './0001_foundation.js';
 import { journeys } from './0002_journeys.js';
+import { gate } from './0003_gate.js';
 
 // Migrations live in code (not files read at run time) so the compiled package carries them.
 export function migrations(dialect: Dialect): MigrationProvider {
   const all: Record<string, Migration> = {
     '0001_foundation': foundation(dialect),
     '0002_journeys': journeys(dialect),
+    '0003_gate': gate(),
   };
   return { getMigrations: async () => all };
 }

@@ -1,0 +1,243 @@
+import { createHash } from 'node:crypto';
+import { evaluate, type ConditionContext } from '../core/conditions.js';
+import type { SentRecord } from '../core/gate/caps.js';
+import { historyWindow } from '../core/gate/caps.js';
+import { byPriority, decide, type Decision, type SendRequest } from '../core/gate/decide.js';
+import type { EngagementStats } from '../core/gate/score.js';
+import type { GateSettings, Priority, SuppressionRule } from '../core/gate/settings.js';
+import type { SendContent } from '../core/journey-spec.js';
+import { chooseChannel, type Category } from '../core/reach.js';
+import { renderContent, type TemplateVars } from '../core/render.js';
+import type { Channel } from '../core/types.js';
+import type { SettingsCache } from '../store/settings.js';
+import { historyOf, type Db, type LoadedProfile } from './run-store.js';
+
+// The send gate at the edge: gathers what it needs to know about a customer inside their serialized step,
+// decides every waiting message of that customer in priority order, and writes each decision on its
+// message. Journeys and the send API both come through here.
+
+/** The inbound event that opens WhatsApp's 24-hour customer-service window. */
+export const WHATSAPP_INBOUND_EVENT = 'WhatsApp Message Received';
+
+export interface Outgoing {
+  id: string;
+  workspaceId: string;
+  profile: LoadedProfile;
+  run: { id: string; journeyId: string; journeyKey: string; version: number; stepId: string } | null;
+  request: SendRequest;
+  templates: SendContent;
+  vars: TemplateVars;
+  /** Journey holdout: recorded, never sent. */
+  holdout: boolean;
+  createdAt: number;
+  source: 'journey' | 'api';
+  idempotencyKey: string | null;
+  /** Re-deciding a deferred message that already has a row. */
+  existing: boolean;
+}
+
+export interface Recorded {
+  id: string;
+  status: string;
+  decision: Decision | { outcome: 'suppress' | 'fail'; rule: string; reason: string };
+}
+
+/** Message id for the send API: derived from the idempotency key when there is one. */
+export function apiMessageId(workspaceId: string, idempotencyKey: string | null, fallback: string): string {
+  if (idempotencyKey === null) return fallback;
+  return `msg_${createHash('sha256').update(`api\u0000${workspaceId}\u0000${idempotencyKey}`).digest('hex').slice(0, 32)}`;
+}
+
+const workspaceStatsCache = new Map<string, { at: number; stats: Partial<Record<Channel, EngagementStats>> }>();
+
+export class Gate {
+  constructor(readonly settings: SettingsCache) {}
+
+  /** Decides and records every message in `items` (they may belong to several customers). */
+  async record(db: Db, items: Outgoing[], now: Date): Promise<Recorded[]> {
+    const out: Recorded[] = [];
+    const byProfile = new Map<string, Outgoing[]>();
+    for (const i of items) byProfile.set(i.profile.state.id, [...(byProfile.get(i.profile.state.id) ?? []), i]);
+    for (const group of byProfile.values()) out.push(...(await this.recordCustomer(db, group, now)));
+    return out;
+  }
+
+  private async recordCustomer(db: Db, items: Outgoing[], now: Date): Promise<Recorded[]> {
+    const { workspaceId, profile } = items[0];
+    const settings = await this.settings.get(db, workspaceId);
+    const zone = profile.state.timezone ?? settings.timezone;
+    const history = await sentHistory(db, profile.state.id, settings, now, items.filter((i) => i.existing).map((i) => i.id));
+    const needsFacts = items.some((i) => !i.holdout);
+    const suppressedBy = needsFacts ? await holdingRules(db, workspaceId, profile, settings.suppression, now) : [];
+    const anyAuto = items.some((i) => i.request.channel === 'auto');
+    const engagement = anyAuto
+      ? { customer: await customerStats(db, profile.state.id), workspace: await workspaceStats(db, workspaceId, now) }
+      : { customer: {}, workspace: {} };
+    const mayWhatsapp = items.some((i) => i.request.contentChannels.includes('whatsapp'));
+    const whatsappWindowOpen = mayWhatsapp
+      ? (await historyOf(db, workspaceId, profile.state.id)(WHATSAPP_INBOUND_EVENT, new Date(now.getTime() - 24 * 3600_000))).length > 0
+      : false;
+
+    const ordered = [...items].sort((a, b) => byPriority({ ...a, priority: a.request.priority }, { ...b, priority: b.request.priority }));
+    const out: Recorded[] = [];
+    for (const item of ordered) {
+      if (item.holdout) {
+        const reason = 'holdout: this customer is in the journey holdout group';
+        await write(db, item, { status: 'suppressed', channel: null, address: null, provider: null, content: null, notBefore: null, reason, decision: { outcome: 'suppress', rule: 'holdout', reason } }, now);
+        out.push({ id: item.id, status: 'suppressed', decision: { outcome: 'suppress', rule: 'holdout', reason } });
+        continue;
+      }
+      const decision = decide(item.request, { now, zone, profile: profile.state, hasUserId: profile.hasUserId, settings, history, engagement, whatsappWindowOpen, suppressedBy });
+      if (decision.outcome === 'send' && decision.channel) {
+        const rendered = renderContent(item.templates[decision.channel] as Record<string, unknown>, item.vars);
+        if (!rendered.ok) {
+          const failed = { outcome: 'fail' as const, rule: 'template', reason: rendered.reason };
+          await write(db, item, { status: 'failed', channel: decision.channel, address: decision.address, provider: decision.provider, content: null, notBefore: null, reason: rendered.reason, decision: { ...decision, ...failed } }, now);
+          out.push({ id: item.id, status: 'failed', decision: failed });
+          continue;
+        }
+        history.push({ at: now, channel: decision.channel, category: item.request.category, tags: item.request.tags });
+        await write(db, item, { status: 'queued', channel: decision.channel, address: decision.address, provider: decision.provider, content: rendered.value, notBefore: null, reason: decision.reason, decision }, now);
+        out.push({ id: item.id, status: 'queued', decision });
+      } else if (decision.outcome === 'defer') {
+        await write(db, item, { status: 'deferred', channel: null, address: null, provider: null, content: null, notBefore: decision.deferUntil, reason: decision.reason, decision }, now);
+        out.push({ id: item.id, status: 'deferred', decision });
+      } else {
+        await write(db, item, { status: 'suppressed', channel: null, address: null, provider: null, content: null, notBefore: null, reason: decision.reason, decision }, now);
+        out.push({ id: item.id, status: 'suppressed', decision });
+      }
+    }
+    return out;
+  }
+}
+
+interface Outcome {
+  status: string;
+  channel: Channel | null;
+  address: string | null;
+  provider: string | null;
+  content: Record<string, unknown> | null;
+  notBefore: Date | null;
+  reason: string;
+  decision: unknown;
+}
+
+async function write(db: Db, item: Outgoing, o: Outcome, now: Date): Promise<void> {
+  const at = now.getTime();
+  const decision = JSON.stringify({ ...(o.decision as object), decidedAt: now.toISOString() });
+  const pending = o.status === 'deferred' ? JSON.stringify({ templates: item.templates, vars: item.vars, request: item.request }) : null;
+  const common = {
+    status: o.status,
+    channel: o.channel,
+    provider: o.provider,
+    to_address: o.address,
+    content: o.content ? JSON.stringify(o.content) : null,
+    reason: o.reason,
+    decision,
+    not_before: o.notBefore ? o.notBefore.getTime() : null,
+    pending,
+    updated_at: at,
+  };
+  if (item.existing) {
+    await db.updateTable('messages').set(common).where('id', '=', item.id).execute();
+    return;
+  }
+  await db
+    .insertInto('messages')
+    .values({
+      id: item.id,
+      workspace_id: item.workspaceId,
+      profile_id: item.profile.state.id,
+      run_id: item.run?.id ?? null,
+      journey_id: item.run?.journeyId ?? null,
+      journey_key: item.run?.journeyKey ?? null,
+      version: item.run?.version ?? null,
+      step: item.run?.stepId ?? null,
+      category: item.request.category,
+      priority: item.request.priority,
+      tags: JSON.stringify(item.request.tags),
+      topic: item.request.topic ?? null,
+      message_type: item.request.type ?? null,
+      override_caps: item.request.overrideCaps ? 1 : 0,
+      idempotency_key: item.idempotencyKey,
+      source: item.source,
+      created_at: at,
+      sent_at: null,
+      lease_until: null,
+      provider_message_id: null,
+      ...common,
+    })
+    .onConflict((oc) => oc.column('id').doNothing())
+    .execute();
+}
+
+/** Messages that count against caps: queued, being sent or sent, within the longest cap window. */
+async function sentHistory(db: Db, profileId: string, settings: GateSettings, now: Date, exclude: string[]): Promise<SentRecord[]> {
+  if (settings.caps.length === 0) return [];
+  let q = db
+    .selectFrom('messages')
+    .select(['id', 'created_at', 'channel', 'category', 'tags'])
+    .where('profile_id', '=', profileId)
+    .where('status', 'in', ['queued', 'sending', 'sent', 'delivered', 'opened', 'clicked'])
+    .where('created_at', '>=', historyWindow(settings.caps, now).getTime());
+  if (exclude.length > 0) q = q.where('id', 'not in', exclude);
+  const rows = await q.execute();
+  return rows
+    .filter((r) => r.channel !== null)
+    .map((r) => ({ at: new Date(r.created_at), channel: r.channel as Channel, category: r.category as Category, tags: JSON.parse(r.tags) as string[] }));
+}
+
+async function holdingRules(db: Db, workspaceId: string, profile: LoadedProfile, rules: SuppressionRule[], now: Date): Promise<SuppressionRule[]> {
+  if (rules.length === 0) return [];
+  const ctx: ConditionContext = {
+    now,
+    profile: profile.state,
+    history: historyOf(db, workspaceId, profile.state.id),
+    reachable: (channel) => chooseChannel([channel], profile.state, profile.hasUserId, 'promotional').ok,
+  };
+  const out: SuppressionRule[] = [];
+  for (const r of rules) if (await evaluate(r.when, ctx)) out.push(r);
+  return out;
+}
+
+const DELIVERED = ['delivered', 'opened', 'clicked'];
+const ENGAGED = ['opened', 'clicked'];
+
+async function customerStats(db: Db, profileId: string): Promise<Partial<Record<Channel, EngagementStats>>> {
+  const rows = await db.selectFrom('messages').select(['channel', 'status']).where('profile_id', '=', profileId).where('status', 'in', DELIVERED).execute();
+  return tally(rows);
+}
+
+async function workspaceStats(db: Db, workspaceId: string, now: Date): Promise<Partial<Record<Channel, EngagementStats>>> {
+  const hit = workspaceStatsCache.get(workspaceId);
+  if (hit && now.getTime() - hit.at < 60_000 && now.getTime() >= hit.at) return hit.stats;
+  const rows = await db
+    .selectFrom('messages')
+    .select((eb) => ['channel', 'status', eb.fn.countAll<number>().as('n')])
+    .where('workspace_id', '=', workspaceId)
+    .where('status', 'in', DELIVERED)
+    .groupBy(['channel', 'status'])
+    .execute();
+  const stats: Partial<Record<Channel, EngagementStats>> = {};
+  for (const r of rows) {
+    if (!r.channel) continue;
+    const c = (stats[r.channel as Channel] ??= { delivered: 0, engaged: 0 });
+    c.delivered += Number(r.n);
+    if (ENGAGED.includes(r.status)) c.engaged += Number(r.n);
+  }
+  workspaceStatsCache.set(workspaceId, { at: now.getTime(), stats });
+  return stats;
+}
+
+function tally(rows: { channel: string | null; status: string }[]): Partial<Record<Channel, EngagementStats>> {
+  const stats: Partial<Record<Channel, EngagementStats>> = {};
+  for (const r of rows) {
+    if (!r.channel) continue;
+    const c = (stats[r.channel as Channel] ??= { delivered: 0, engaged: 0 });
+    c.delivered++;
+    if (ENGAGED.includes(r.status)) c.engaged++;
+  }
+  return stats;
+}
+
+export type { Priority };
