@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../src/store/db.js';
 import { DIALECTS } from './support/dialects.js';
-import { CrashableServer, prng, sleep, type KillRecord } from './support/crash.js';
+import { CrashableServer, prng, sleep } from './support/crash.js';
 import { basic, SECRET_KEY, WRITE_KEY } from './support/server.js';
 
 // Exactly-once effect per message (DESIGN invariant 2), under crashes. The server runs as a child process
@@ -148,7 +148,7 @@ for (const d of DIALECTS) {
         const s = server;
         const st = store;
         const db = st.db;
-        const kills: KillRecord[] = [];
+        const kills = s.kills;
         /**
          * Kills the server `count` times while `running()` holds. Before each kill it sometimes first waits
          * for the live process to commit some work (so kills also land mid-way through a phase, not only
@@ -162,7 +162,7 @@ for (const d of DIALECTS) {
             }
             await sleep(delay());
             if (!running()) break;
-            kills.push(await s.kill(phase, () => describeLedger(st)));
+            await s.kill(phase, () => describeLedger(st));
           }
         };
         /** Runs `body` with a killer alongside; the killer stops when `body` ends, whichever way. */

@@ -35,6 +35,10 @@ function openSqlite(file: string, synchronous: 'FULL' | 'NORMAL'): Store {
   // FULL: a committed transaction survives power loss, so an acknowledged event is durable.
   database.pragma(`synchronous = ${synchronous}`);
   database.pragma('busy_timeout = 5000');
+  // Identity lookups touch index pages all over the file: keep more of them in memory.
+  database.pragma('cache_size = -65536');
+  database.pragma('mmap_size = 268435456');
+  database.pragma('temp_store = memory');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
   return { db, dialect: 'sqlite', close: () => db.destroy() };
 }

@@ -86,17 +86,22 @@ function identifierKeys(events: IncomingEvent[], allFacts: ProfileFacts[]): Iden
 
 async function readOwners(trx: Trx, workspaceId: string, keys: Identifier[]): Promise<Map<string, string>> {
   const owners = new Map<string, string>();
-  // One round trip for every kind: (kind = a and value in (…)) or (kind = b and value in (…)) …
+  // One round trip for all kinds, each branch a full primary-key lookup:
+  // select … where kind = a and value in (…) union all select … where kind = b and value in (…) …
   for (const part of chunks(keys, 1)) {
     const groups = new Map<string, string[]>();
     for (const k of part) groups.set(k.kind, [...(groups.get(k.kind) ?? []), k.value]);
-    const rows = await trx
-      .selectFrom('identifiers')
-      .select(['kind', 'value', 'profile_id'])
-      .where('workspace_id', '=', workspaceId)
-      .where((eb) => eb.or([...groups].map(([kind, values]) => eb.and([eb('kind', '=', kind), eb('value', 'in', values)]))))
-      .execute();
-    for (const r of rows) owners.set(`${r.kind}:${r.value}`, r.profile_id);
+    const selects = [...groups].map(([kind, values]) =>
+      trx
+        .selectFrom('identifiers')
+        .select(['kind', 'value', 'profile_id'])
+        .where('workspace_id', '=', workspaceId)
+        .where('kind', '=', kind)
+        .where('value', 'in', values),
+    );
+    if (selects.length === 0) continue;
+    const query = selects.slice(1).reduce((q, next) => q.unionAll(next), selects[0]);
+    for (const r of await query.execute()) owners.set(`${r.kind}:${r.value}`, r.profile_id);
   }
   return owners;
 }
