@@ -37,7 +37,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     const app = await buildApp({ store, logger, runtime });
     const address = await app.fastify.listen({ port: config.port, host: config.host });
     const where = config.database.dialect === 'sqlite' ? config.database.file : redact(config.database.url);
-    runtime.start();
+    await runtime.start();
     logger.info({ address, database: config.database.dialect, where, clock: clock.virtual ? `virtual ${clock.now().toISOString()}` : 'wall' }, 'chorus is listening');
     let closing: Promise<void> | undefined;
     return {

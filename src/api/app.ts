@@ -14,6 +14,7 @@ import { journeyRoutes } from './routes/journeys.js';
 import { messageRoutes } from './routes/messages.js';
 import { clockRoutes } from './routes/clock.js';
 import { settingsRoutes } from './routes/settings.js';
+import { sendRoutes } from './routes/send.js';
 import type { Runtime } from '../engine/runtime.js';
 
 export interface AppOptions {
@@ -111,6 +112,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   messageRoutes(app, store, keys);
   clockRoutes(app, runtime.clock, runtime, keys);
   settingsRoutes(app, store, keys, runtime.settings);
+  sendRoutes(app, store, keys, runtime.gate, runtime.clock, () => runtime.kick());
 
   await app.ready();
   return { fastify: app, metrics, drain: () => void (draining = true) };

@@ -18,3 +18,8 @@ export interface Provider {
   readonly name: string;
   send(message: OutboundMessage, idempotencyKey: string): Promise<{ providerMessageId: string }>;
 }
+
+/** A provider refused the message for good (bad address, rejected content): don't retry it. */
+export class PermanentProviderError extends Error {
+  override name = 'PermanentProviderError';
+}

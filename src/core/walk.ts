@@ -82,17 +82,21 @@ export function isHoldout(spec: JourneySpec, profileId: string): boolean {
   return spec.holdout > 0 && bucket('holdout', spec.key, profileId) < spec.holdout;
 }
 
-export function templateVars(input: Pick<WalkInput, 'spec' | 'run' | 'profile'>): TemplateVars {
-  const p = input.profile;
+/** What templates see of a profile: `profile.id`, `profile.traits.*`, `profile.email` … */
+export function profileVars(p: ProfileState): Record<string, unknown> {
   return {
-    profile: {
-      id: p.id,
-      traits: p.traits,
-      timezone: p.timezone,
-      locale: p.locale,
-      email: p.contactPoints.email?.address ?? null,
-      phone: p.contactPoints.sms?.phone ?? null,
-    },
+    id: p.id,
+    traits: p.traits,
+    timezone: p.timezone,
+    locale: p.locale,
+    email: p.contactPoints.email?.address ?? null,
+    phone: p.contactPoints.sms?.phone ?? null,
+  };
+}
+
+export function templateVars(input: Pick<WalkInput, 'spec' | 'run' | 'profile'>): TemplateVars {
+  return {
+    profile: profileVars(input.profile),
     event: { name: input.run.trigger.name, properties: input.run.trigger.properties, timestamp: input.run.trigger.timestamp },
     journey: { key: input.spec.key, name: input.spec.name, version: input.run.version, data: input.spec.data },
     run: { id: input.run.id, enteredAt: input.run.enteredAt.toISOString() },

@@ -178,7 +178,7 @@ async function sentHistory(db: Db, profileId: string, settings: GateSettings, no
     .selectFrom('messages')
     .select(['id', 'created_at', 'channel', 'category', 'tags'])
     .where('profile_id', '=', profileId)
-    .where('status', 'in', ['queued', 'sending', 'sent', 'delivered', 'opened', 'clicked'])
+    .where('status', 'in', ['queued', 'sending', 'retrying', 'sent', 'delivered', 'opened', 'clicked'])
     .where('created_at', '>=', historyWindow(settings.caps, now).getTime());
   if (exclude.length > 0) q = q.where('id', 'not in', exclude);
   const rows = await q.execute();

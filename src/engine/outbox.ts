@@ -1,9 +1,12 @@
-import type { Provider } from '../channels/provider.js';
+import { PermanentProviderError, type Provider } from '../channels/provider.js';
 import type { Channel } from '../core/types.js';
 import { transact, type Store } from '../store/db.js';
 import type { Clock } from './clock.js';
 
 const LEASE_MS = 30_000;
+/** Transient failures are retried with exponential backoff, then the message fails for good. */
+const MAX_ATTEMPTS = 6;
+const backoffMs = (attempt: number) => Math.min(15 * 60_000, 2_000 * 4 ** (attempt - 1));
 
 /**
  * Delivers queued messages. A message is leased (status `sending`) before its provider is called and
@@ -25,8 +28,10 @@ export class Outbox {
     const claimed = await transact(this.store, async (trx) => {
       let q = trx
         .selectFrom('messages')
-        .select(['id', 'workspace_id', 'channel', 'to_address', 'content', 'category'])
-        .where((eb) => eb.or([eb('status', '=', 'queued'), eb.and([eb('status', '=', 'sending'), eb('lease_until', '<', wall)])]))
+        .select(['id', 'workspace_id', 'channel', 'to_address', 'content', 'category', 'attempts'])
+        .where((eb) =>
+          eb.or([eb('status', '=', 'queued'), eb.and([eb('status', 'in', ['sending', 'retrying']), eb('lease_until', '<', wall)])]),
+        )
         .orderBy('created_at')
         .limit(limit);
       if (this.store.dialect === 'postgres') q = q.forUpdate().skipLocked();
@@ -34,7 +39,7 @@ export class Outbox {
       if (rows.length === 0) return rows;
       await trx
         .updateTable('messages')
-        .set({ status: 'sending', lease_until: wall + LEASE_MS })
+        .set((eb) => ({ status: 'sending', lease_until: wall + LEASE_MS, attempts: eb('attempts', '+', 1) }))
         .where('id', 'in', rows.map((r) => r.id))
         .execute();
       return rows;
@@ -56,14 +61,32 @@ export class Outbox {
           .execute();
       } catch (err) {
         const now = this.clock.now().getTime();
+        const attempt = m.attempts + 1;
+        const permanent = err instanceof PermanentProviderError || attempt >= MAX_ATTEMPTS;
+        const reason = `provider ${provider.name} failed (attempt ${attempt}): ${(err as Error).message}`;
+        // After a transient failure the message waits `retrying` until its backoff has passed.
         await this.store.db
           .updateTable('messages')
-          .set({ status: 'failed', reason: `provider ${provider.name} failed: ${(err as Error).message}`, updated_at: now, lease_until: null })
+          .set(permanent ? { status: 'failed', reason, updated_at: now, lease_until: null } : { status: 'retrying', reason, updated_at: now, lease_until: this.wallNow() + backoffMs(attempt) })
           .where('id', '=', m.id)
           .execute();
       }
     }
     return claimed.length;
+  }
+
+  /**
+   * At start-up of the only process (SQLite), leases left by a process that died are void: release them
+   * now instead of waiting for them to expire. The provider call is idempotent on the message id, so a
+   * message that did go out before the crash is not delivered twice.
+   */
+  async releaseOrphanedLeases(): Promise<number> {
+    const res = await this.store.db
+      .updateTable('messages')
+      .set({ status: 'queued', lease_until: null })
+      .where('status', '=', 'sending')
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows);
   }
 
   /** Dispatches until nothing is queued. */

@@ -80,8 +80,8 @@ export function messageStatusOf(db: Db, runId: string, outgoing: Outgoing[] = []
     let best: SendOutcome | null = null;
     let committed = false;
     for (const { status } of rows) {
-      if (status === 'queued' || status === 'sending') committed = true;
-      if (status === 'queued' || status === 'sending' || status === 'deferred') continue;
+      if (status === 'queued' || status === 'sending' || status === 'retrying') committed = true;
+      if (status === 'queued' || status === 'sending' || status === 'retrying' || status === 'deferred') continue;
       if (status in STATUS_RANK) {
         if (best === null || !(best in STATUS_RANK) || STATUS_RANK[status] > STATUS_RANK[best]) best = status as SendOutcome;
       } else if (best === null) best = status as SendOutcome;

@@ -2,7 +2,7 @@ import { SandboxProvider } from '../channels/providers/sandbox.js';
 import type { Store } from '../store/db.js';
 import type { AfterIngest } from '../store/ingest.js';
 import { ActiveJourneys } from '../store/journeys.js';
-import type { Clock, VirtualClock } from './clock.js';
+import { VirtualClock as VirtualClockImpl, type Clock, type VirtualClock } from './clock.js';
 import { Engine } from './engine.js';
 import { Outbox } from './outbox.js';
 import { Gate } from './gate.js';
@@ -47,8 +47,15 @@ export class Runtime {
   readonly afterIngest: AfterIngest = (trx, workspaceId, plan) =>
     this.engine.onEvents(trx, workspaceId, plan.events, plan.merges);
 
-  start(): void {
+  /**
+   * Starts the loop. SQLite has exactly one process, so its leases from before a crash are released; a
+   * virtual clock first fires whatever was due at its saved time (a crash may have stopped an advance
+   * after the clock moved and before its timers committed).
+   */
+  async start(): Promise<void> {
     this.stopped = false;
+    if (this.store.dialect === 'sqlite') await this.outbox.releaseOrphanedLeases();
+    if (this.clock instanceof VirtualClockImpl) await this.advance(this.clock, this.clock.now());
     this.schedule(0);
   }
 

@@ -199,6 +199,7 @@ export interface MessageTable {
   idempotency_key: string | null;
   /** journey | api */
   source: Generated<string>;
+  attempts: Generated<number>;
   /** Deferred messages: { templates, vars } to render when released. */
   pending: string | null;
 }

@@ -4,7 +4,6 @@ import { admin, call, ingest, SECRET_KEY } from './server.js';
 // Shared helpers for the journey tests: publishing journeys, moving the virtual clock, reading messages
 // and runs, and waiting (bounded) for the background outbox to deliver what an ingest queued.
 
-
 export const VIRTUAL_START = '2026-01-05T09:00:00Z';
 export const VIRTUAL_ENV = { CHORUS_VIRTUAL_CLOCK: VIRTUAL_START };
 

@@ -124,9 +124,12 @@ export function decide(req: SendRequest, f: GateFacts): Decision {
   // The earliest moment a timing rule (quiet hours, a deferring cap) would let some candidate through.
   let deferral: { until: Date; rule: string; reason: string } | null = null;
   let firstBlock: { rule: string; reason: string } | null = null;
-  for (const channel of list) {
-    const entry: CandidateTrace = { channel, score: scores.get(channel), outcome: 'ruled_out' };
-    trace.candidates.push(entry);
+  // Every candidate is in the trace, tried or not, with its score when ranked.
+  const entries = list.map((channel): CandidateTrace => ({ channel, ...(scores.has(channel) ? { score: scores.get(channel) } : {}), outcome: 'not_tried' }));
+  trace.candidates.push(...entries);
+  for (const [i, channel] of list.entries()) {
+    const entry = entries[i];
+    entry.outcome = 'ruled_out';
     const problem = channelProblem(req, f, channel);
     if (problem) {
       entry.reason = problem.reason;
@@ -160,7 +163,7 @@ export function decide(req: SendRequest, f: GateFacts): Decision {
     }
     const contact = contactFor(f.profile, f.hasUserId, channel);
     entry.outcome = 'chosen';
-    const passedOver = trace.candidates.filter((c) => c !== entry).map((c) => `${c.channel}: ${c.reason}`);
+    const passedOver = entries.slice(0, i).map((c) => `${c.channel}: ${c.reason}`);
     const why = req.channel === 'auto' ? `highest-scoring usable channel (score ${entry.score?.total.toFixed(3)})` : `first usable channel of [${list.join(', ')}]`;
     return done({
       outcome: 'send',

@@ -128,7 +128,7 @@ export function journeys(dialect: Dialect): Migration {
         .createIndex('messages_outbox')
         .on('messages')
         .columns(['created_at'])
-        .where(sql.ref('status'), 'in', sql`('queued', 'sending')`)
+        .where(sql.ref('status'), 'in', sql`('queued', 'sending', 'retrying')`)
         .execute();
 
       await db.schema

@@ -14,6 +14,8 @@ export function gate(): Migration {
       await db.schema.alterTable('messages').addColumn('override_caps', 'integer', (c) => c.notNull().defaultTo(0)).execute();
       await db.schema.alterTable('messages').addColumn('idempotency_key', 'text').execute();
       await db.schema.alterTable('messages').addColumn('source', 'text', (c) => c.notNull().defaultTo('journey')).execute();
+      // Delivery attempts, for retries with backoff after transient provider errors.
+      await db.schema.alterTable('messages').addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0)).execute();
       // A deferred message keeps its templates and variables here and is rendered when it is released.
       await db.schema.alterTable('messages').addColumn('pending', 'text').execute();
       await db.schema
