@@ -158,6 +158,38 @@ for (const dialect of DIALECTS) {
       expect((await send(to, { channel: 'email', category: 'transactional' })).body.status).toBe('queued');
     });
 
+    it('fallback: push, then SMS if the push is unopened after an hour', async () => {
+      await settings({ quiet_hours: { window: null, channels: {} } });
+      const to = await customer();
+      await admin(url, 'PATCH', `/v1/profiles/${to}`, { contactPoints: { push: { add: [{ provider: 'fcm', token: `tok-${to}` }] } } });
+      const first = await send(to, { channel: 'push', category: 'operational', fallback: [{ channel: 'sms', when: 'not_opened', after: 'PT1H' }] });
+      expect(first.body.channel).toBe('push');
+      await admin(url, 'POST', '/v1/clock/advance', { by: 'PT1H' });
+      const list = (await admin(url, 'GET', `/v1/messages?profile=${to}`)).body.data as { id: string; channel: string; status: string; decision: { fallbackOf?: string; fallbackBecause?: string } }[];
+      const hop = list.find((m) => m.channel === 'sms');
+      expect(hop?.status).toBe('sent');
+      expect(hop?.decision.fallbackOf).toBe(first.body.id);
+      expect(hop?.decision.fallbackBecause).toContain('not opened');
+      await settings({});
+    });
+
+    it('fallback: engagement on any channel stops pending hops', async () => {
+      await settings({ quiet_hours: { window: null, channels: {} } });
+      const to = await customer();
+      const first = await send(to, { channel: 'email', category: 'operational', fallback: [{ channel: 'sms', when: 'not_clicked', after: 'PT2H' }] });
+      const opened = await admin(url, 'POST', `/v1/messages/${first.body.id}/engagement`, { type: 'clicked' });
+      expect(opened.body.status).toBe('clicked');
+      await admin(url, 'POST', '/v1/clock/advance', { by: 'PT3H' });
+      const list = (await admin(url, 'GET', `/v1/messages?profile=${to}`)).body.data as { channel: string; status: string; reason: string }[];
+      const hop = list.find((m) => m.channel === 'sms');
+      expect(hop?.status).toBe('cancelled');
+      expect(hop?.reason).toContain('engaged');
+      // The engagement is also an event on the customer's timeline, for journeys to wait on.
+      const events = (await admin(url, 'GET', `/v1/profiles/${to}/events`)).body.data as { event?: string }[];
+      expect(events.some((e) => e.event === 'Message Clicked')).toBe(true);
+      await settings({});
+    });
+
     it('refuses bad sends and bad settings with the path and the problem', async () => {
       const to = await customer();
       const missing = await send(to, { channel: 'push', content: { email: content.email } });

@@ -109,7 +109,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   segmentRoutes(app, store, keys, metrics, { clock: runtime.clock, after: runtime.afterIngest, committed: () => runtime.kick() });
   profileRoutes(app, store, keys);
   journeyRoutes(app, store, keys, runtime.journeys);
-  messageRoutes(app, store, keys);
+  messageRoutes(app, store, keys, { clock: runtime.clock, after: runtime.afterIngest, committed: () => runtime.kick() });
   clockRoutes(app, runtime.clock, runtime, keys);
   settingsRoutes(app, store, keys, runtime.settings);
   sendRoutes(app, store, keys, runtime.gate, runtime.clock, () => runtime.kick());

@@ -85,7 +85,20 @@ export interface SendStep {
   tags: string[];
   /** Ignore frequency caps for this send (recorded on the message). */
   override_caps: boolean;
+  /** Escalation hops, in order: each fires if the previous message met its condition. */
+  fallback: FallbackHop[];
   content: SendContent;
+}
+
+export const FALLBACK_CONDITIONS = ['failed', 'not_delivered', 'not_opened', 'not_clicked'] as const;
+export type FallbackCondition = (typeof FALLBACK_CONDITIONS)[number];
+
+/** Send on `channel` when the previous message `when` (failed, or not delivered/opened/clicked within `after`). */
+export interface FallbackHop {
+  channel: Channel;
+  when: FallbackCondition;
+  /** How long to wait for delivery or engagement; not used with `failed`. */
+  after?: IsoDuration;
 }
 
 /** Exactly one of the two. `until` is HH:MM in the customer's time zone. */
@@ -234,6 +247,16 @@ const sendSchema = z.strictObject({
   type: nonBlank.optional().describe('Message type for the channel rules, e.g. alert, receipt, promotion'),
   tags: z.array(nonBlank).default([]),
   override_caps: z.boolean().default(false),
+  fallback: z
+    .array(
+      z.strictObject({
+        channel: channelSchema,
+        when: z.enum(FALLBACK_CONDITIONS),
+        after: durationSchema.optional().describe('Wait this long for delivery or engagement, e.g. PT1H'),
+      }),
+    )
+    .default([])
+    .describe('Escalation: e.g. [{channel: sms, when: not_opened, after: PT1H}]'),
   content: contentSchema,
 });
 
@@ -732,6 +755,17 @@ function parseStep(id: string, raw: unknown, following: string[], ctx: RefContex
 function checkSend(p: Obj, at: readonly PathPart[], errors: SpecError[]): void {
   const content = isObj(p.content) ? p.content : undefined;
   const ch = p.channel;
+  if (Array.isArray(p.fallback)) {
+    p.fallback.forEach((hop, i) => {
+      if (!isObj(hop)) return;
+      if (content && isChannel(hop.channel) && content[hop.channel] === undefined) {
+        errors.push({ path: formatPath([...at, 'fallback', i, 'channel']), message: `missing content for ${hop.channel}, which this fallback uses` });
+      }
+      if (hop.when !== 'failed' && hop.when !== undefined && hop.after === undefined) {
+        errors.push({ path: formatPath([...at, 'fallback', i, 'after']), message: `${String(hop.when)} needs "after", how long to wait (e.g. PT1H)` });
+      }
+    });
+  }
   // Duplicates in a channel list.
   if (Array.isArray(ch)) {
     ch.forEach((c, i) => {
@@ -814,6 +848,7 @@ function normalizeStep(id: string, type: StepType, v: Parsed, raw: Obj, next: st
         ...(v.type !== undefined && { type: v.type }),
         tags: v.tags,
         override_caps: v.override_caps,
+        fallback: v.fallback.map((h: FallbackHop) => ({ channel: h.channel, when: h.when, ...(h.after !== undefined && { after: h.after }) })),
         content,
       };
       return { id, type, send, next };

@@ -228,6 +228,7 @@ export function sendRequest(s: SendStep): SendRequest {
     tags: s.tags,
     overrideCaps: s.override_caps,
     whatsappTemplate: w !== undefined && 'template' in w,
+    fallback: s.fallback,
   };
 }
 

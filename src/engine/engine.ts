@@ -11,7 +11,7 @@ import { transact, type Store } from '../store/db.js';
 import { loadVersion, pausedJourneyIds, type ActiveJourneys } from '../store/journeys.js';
 import type { Database, RunTable, WaitTable } from '../store/schema.js';
 import type { Clock } from './clock.js';
-import type { Gate, Outgoing } from './gate.js';
+import type { Gate, HeldHop, Outgoing } from './gate.js';
 import {
   applyWalk,
   endRun,
@@ -326,7 +326,14 @@ export class Engine {
   /** Deferred messages whose time has come pass the gate again, with whatever else waits for that customer. */
   async processDeferred(now: Date = this.clock.now()): Promise<number> {
     return transact(this.store, async (trx) => {
-      let q = trx.selectFrom('messages').selectAll().where('status', '=', 'deferred').where('not_before', '<=', now.getTime()).orderBy('not_before').orderBy('id').limit(this.batchSize);
+      let q = trx
+        .selectFrom('messages')
+        .selectAll()
+        .where('status', 'in', ['deferred', 'held'])
+        .where('not_before', '<=', now.getTime())
+        .orderBy('not_before')
+        .orderBy('id')
+        .limit(this.batchSize);
       if (this.store.dialect === 'postgres') q = q.forUpdate().skipLocked();
       const due = await q.execute();
       if (due.length === 0) return 0;
@@ -343,13 +350,25 @@ export class Engine {
       for (const m of due) {
         const profile = profiles.get(m.profile_id);
         if (!profile || !m.pending) continue;
-        const pending = JSON.parse(m.pending) as Pick<Outgoing, 'templates' | 'vars' | 'request'>;
+        const pending = JSON.parse(m.pending) as HeldHop;
+        let fallback: Outgoing['fallback'];
+        if (m.status === 'held') {
+          const verdict = await hopVerdict(trx, m.fallback_of ?? '', pending.hop.when);
+          if (!verdict.fire) {
+            await trx.updateTable('messages').set({ status: 'cancelled', reason: verdict.because, pending: null, updated_at: now.getTime() }).where('id', '=', m.id).execute();
+            continue;
+          }
+          fallback = { of: m.fallback_of ?? '', because: verdict.because };
+        }
         items.push({
+          ...(fallback ? { fallback } : {}),
           id: m.id,
           workspaceId: m.workspace_id,
           profile,
           run: m.run_id && m.journey_id && m.journey_key && m.version !== null && m.step ? { id: m.run_id, journeyId: m.journey_id, journeyKey: m.journey_key, version: m.version, stepId: m.step } : null,
-          ...pending,
+          templates: pending.templates,
+          vars: pending.vars,
+          request: pending.request,
           holdout: false,
           createdAt: m.created_at,
           source: m.source === 'api' ? 'api' : 'journey',
@@ -371,7 +390,7 @@ export class Engine {
     const deferred = await this.store.db
       .selectFrom('messages')
       .select('not_before')
-      .where('status', '=', 'deferred')
+      .where('status', 'in', ['deferred', 'held'])
       .where('not_before', '<=', limit.getTime())
       .orderBy('not_before')
       .limit(1)
@@ -379,4 +398,35 @@ export class Engine {
     const times = [row?.due_at, deferred?.not_before].filter((t): t is number => typeof t === 'number');
     return times.length > 0 ? new Date(Math.min(...times)) : null;
   }
+}
+
+const REACHED: Record<string, number> = { sent: 1, delivered: 2, opened: 3, clicked: 4 };
+const NEEDS: Record<string, number> = { not_delivered: 2, not_opened: 3, not_clicked: 4 };
+
+/**
+ * Should an escalation hop go out? Engagement with any message of the chain (the customer opened or
+ * clicked the email) stops every pending hop; otherwise the hop fires when the previous message did not
+ * reach the status its condition asks for.
+ */
+async function hopVerdict(trx: Trx, parentId: string, when: string): Promise<{ fire: boolean; because: string }> {
+  const chain: { id: string; status: string; channel: string | null; fallback_of: string | null }[] = [];
+  for (let id: string | null = parentId; id && chain.length < 20; ) {
+    const row = await trx.selectFrom('messages').select(['id', 'status', 'channel', 'fallback_of']).where('id', '=', id).executeTakeFirst();
+    if (!row) break;
+    chain.push(row);
+    id = row.fallback_of;
+  }
+  const parent = chain[0];
+  if (!parent) return { fire: false, because: `the message it escalates from (${parentId}) no longer exists` };
+  const engaged = chain.find((m) => (REACHED[m.status] ?? 0) >= 3);
+  if (engaged) return { fire: false, because: `the customer engaged with ${engaged.channel} message ${engaged.id} (${engaged.status})` };
+  if (when === 'failed') {
+    return parent.status === 'failed'
+      ? { fire: true, because: `${parent.channel} message ${parent.id} failed` }
+      : { fire: false, because: `${parent.channel} message ${parent.id} did not fail (${parent.status})` };
+  }
+  const reached = REACHED[parent.status] ?? 0;
+  return reached >= NEEDS[when]
+    ? { fire: false, because: `${parent.channel} message ${parent.id} was ${parent.status}` }
+    : { fire: true, because: `${parent.channel} message ${parent.id} was ${when.replace('_', ' ')} in time (${parent.status})` };
 }

@@ -5,7 +5,8 @@ import { historyWindow } from '../core/gate/caps.js';
 import { byPriority, decide, type Decision, type SendRequest } from '../core/gate/decide.js';
 import type { EngagementStats } from '../core/gate/score.js';
 import type { GateSettings, Priority, SuppressionRule } from '../core/gate/settings.js';
-import type { SendContent } from '../core/journey-spec.js';
+import type { FallbackHop, SendContent } from '../core/journey-spec.js';
+import { addDuration } from '../core/time.js';
 import { chooseChannel, type Category } from '../core/reach.js';
 import { renderContent, type TemplateVars } from '../core/render.js';
 import type { Channel } from '../core/types.js';
@@ -34,6 +35,16 @@ export interface Outgoing {
   idempotencyKey: string | null;
   /** Re-deciding a deferred message that already has a row. */
   existing: boolean;
+  /** Set on an escalation hop: the message it escalates from and why it fired. */
+  fallback?: { of: string; because: string };
+}
+
+/** What a held fallback hop keeps until its condition is checked. */
+export interface HeldHop {
+  templates: SendContent;
+  vars: TemplateVars;
+  request: SendRequest;
+  hop: { when: FallbackHop['when']; after?: string; of: string };
 }
 
 export interface Recorded {
@@ -98,6 +109,7 @@ export class Gate {
         }
         history.push({ at: now, channel: decision.channel, category: item.request.category, tags: item.request.tags });
         await write(db, item, { status: 'queued', channel: decision.channel, address: decision.address, provider: decision.provider, content: rendered.value, notBefore: null, reason: decision.reason, decision }, now);
+        await holdNextHop(db, item, now);
         out.push({ id: item.id, status: 'queued', decision });
       } else if (decision.outcome === 'defer') {
         await write(db, item, { status: 'deferred', channel: null, address: null, provider: null, content: null, notBefore: decision.deferUntil, reason: decision.reason, decision }, now);
@@ -122,9 +134,60 @@ interface Outcome {
   decision: unknown;
 }
 
+/**
+ * After a message goes out, its next escalation hop waits as a `held` message: until `after` for
+ * delivery and engagement conditions, or until the message fails for `failed`.
+ */
+async function holdNextHop(db: Db, item: Outgoing, now: Date): Promise<void> {
+  const [hop, ...rest] = item.request.fallback;
+  if (!hop) return;
+  const at = now.getTime();
+  const held: HeldHop = {
+    templates: item.templates,
+    vars: item.vars,
+    request: { ...item.request, channel: hop.channel, fallback: rest },
+    hop: { when: hop.when, ...(hop.after !== undefined && { after: hop.after }), of: item.id },
+  };
+  const notBefore = hop.when === 'failed' || hop.after === undefined ? null : addDuration(now, hop.after).getTime();
+  const why = hop.when === 'failed' ? `if ${item.id} fails` : `if ${item.id} is ${hop.when.replace('_', ' ')} by ${new Date(notBefore ?? at).toISOString()}`;
+  await db
+    .insertInto('messages')
+    .values({
+      id: `${item.id}.${item.request.fallback.length}`,
+      workspace_id: item.workspaceId,
+      profile_id: item.profile.state.id,
+      run_id: item.run?.id ?? null,
+      journey_id: item.run?.journeyId ?? null,
+      journey_key: item.run?.journeyKey ?? null,
+      version: item.run?.version ?? null,
+      step: item.run?.stepId ?? null,
+      category: item.request.category,
+      priority: item.request.priority,
+      tags: JSON.stringify(item.request.tags),
+      topic: item.request.topic ?? null,
+      message_type: item.request.type ?? null,
+      override_caps: item.request.overrideCaps ? 1 : 0,
+      idempotency_key: null,
+      source: item.source,
+      status: 'held',
+      channel: hop.channel,
+      reason: `fallback to ${hop.channel} ${why}`,
+      not_before: notBefore,
+      pending: JSON.stringify(held),
+      fallback_of: item.id,
+      created_at: at,
+      updated_at: at,
+      sent_at: null,
+      lease_until: null,
+      provider_message_id: null,
+    })
+    .onConflict((oc) => oc.column('id').doNothing())
+    .execute();
+}
+
 async function write(db: Db, item: Outgoing, o: Outcome, now: Date): Promise<void> {
   const at = now.getTime();
-  const decision = JSON.stringify({ ...(o.decision as object), decidedAt: now.toISOString() });
+  const decision = JSON.stringify({ ...(o.decision as object), ...(item.fallback ? { fallbackOf: item.fallback.of, fallbackBecause: item.fallback.because } : {}), decidedAt: now.toISOString() });
   const pending = o.status === 'deferred' ? JSON.stringify({ templates: item.templates, vars: item.vars, request: item.request }) : null;
   const common = {
     status: o.status,

@@ -59,6 +59,14 @@ export class Outbox {
           .where('id', '=', m.id)
           .where('status', '=', 'sending')
           .execute();
+        // An "if it fails" escalation is no longer needed.
+        await this.store.db
+          .updateTable('messages')
+          .set({ status: 'cancelled', reason: `${m.id} was sent`, pending: null, updated_at: now })
+          .where('fallback_of', '=', m.id)
+          .where('status', '=', 'held')
+          .where('not_before', 'is', null)
+          .execute();
       } catch (err) {
         const now = this.clock.now().getTime();
         const attempt = m.attempts + 1;
@@ -70,6 +78,10 @@ export class Outbox {
           .set(permanent ? { status: 'failed', reason, updated_at: now, lease_until: null } : { status: 'retrying', reason, updated_at: now, lease_until: this.wallNow() + backoffMs(attempt) })
           .where('id', '=', m.id)
           .execute();
+        // A failure releases its "if it fails" escalation at once.
+        if (permanent) {
+          await this.store.db.updateTable('messages').set({ not_before: now }).where('fallback_of', '=', m.id).where('status', '=', 'held').where('not_before', 'is', null).execute();
+        }
       }
     }
     return claimed.length;

@@ -49,6 +49,23 @@ export async function ingestEvents(store: Store, workspaceId: string, input: Inc
   });
 }
 
+/**
+ * Stores an event that Chorus itself observed about a known profile (delivery and engagement), without
+ * identity resolution, and lets the engine see it like any ingested event.
+ */
+export async function ingestToProfile(store: Store, workspaceId: string, profileId: string, e: IncomingEvent, after?: AfterIngest): Promise<boolean> {
+  return transact(store, async (trx) => {
+    const fresh = await withoutDuplicates(trx, workspaceId, [e]);
+    if (fresh.length === 0) return false;
+    const lock = trx.selectFrom('profiles').select('id').where('workspace_id', '=', workspaceId).where('id', '=', profileId);
+    if (!(await (store.dialect === 'postgres' ? lock.forUpdate() : lock).executeTakeFirst())) return false;
+    const plan: ResolutionPlan = { profiles: [], merges: [], conflicts: [], newIdentifiers: [], movedIdentifiers: [], events: [{ event: e, profileId, rejected: [] }] };
+    await applyPlan(trx, workspaceId, plan, Date.now());
+    if (after) await after(trx, workspaceId, plan);
+    return true;
+  });
+}
+
 async function withoutDuplicates(trx: Trx, workspaceId: string, input: IncomingEvent[]): Promise<IncomingEvent[]> {
   const seen = new Set<string>();
   const unique = input.filter((e) => (seen.has(e.messageId) ? false : (seen.add(e.messageId), true)));

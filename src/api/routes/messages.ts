@@ -8,10 +8,20 @@ import { decodeCursor, resolveRef } from '../../store/profiles.js';
 import { runsOfProfile } from '../../store/runs.js';
 import { requireSecretKey, type KeyRing } from '../auth.js';
 import { HttpError, invalid } from '../errors.js';
+import type { IngestHooks } from './segment.js';
 
 // The message ledger and customers' runs.
 
-export function messageRoutes(app: FastifyInstance, store: Store, keys: KeyRing): void {
+const ENGAGEMENT = ['delivered', 'opened', 'clicked', 'failed'] as const;
+const RANK: Record<string, number> = { queued: 0, sending: 0, retrying: 0, sent: 1, delivered: 2, opened: 3, clicked: 4 };
+const EVENT_NAMES: Record<(typeof ENGAGEMENT)[number], string> = {
+  delivered: 'Message Delivered',
+  opened: 'Message Opened',
+  clicked: 'Message Clicked',
+  failed: 'Message Failed',
+};
+
+export function messageRoutes(app: FastifyInstance, store: Store, keys: KeyRing, hooks?: IngestHooks): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
   const auth = requireSecretKey(keys);
 
@@ -53,6 +63,49 @@ export function messageRoutes(app: FastifyInstance, store: Store, keys: KeyRing)
       const m = await getMessage(store.db, req.workspaceId, req.params.id);
       if (!m) throw new HttpError(404, 'not_found', `no message "${req.params.id}" in this workspace`);
       return m;
+    },
+  });
+
+  r.post('/v1/messages/:id/engagement', {
+    onRequest: auth,
+    schema: {
+      tags: ['messages'],
+      summary: 'Report delivery or engagement for a message (provider-agnostic webhook)',
+      description:
+        'Moves the message status forward (sent → delivered → opened → clicked; or failed) and records a "Message Delivered/Opened/Clicked/Failed" event on the customer, which journeys can wait for. Engagement stops pending fallback hops.',
+      params: z.object({ id: z.string().min(1) }),
+      body: z.object({ type: z.enum(ENGAGEMENT), at: z.string().datetime({ offset: true }).optional() }).strict(),
+    },
+    handler: async (req) => {
+      const m = await getMessage(store.db, req.workspaceId, req.params.id);
+      if (!m) throw new HttpError(404, 'not_found', `no message "${req.params.id}" in this workspace`);
+      const { type } = req.body;
+      const now = (hooks?.clock.now() ?? new Date()).getTime();
+      const forward = type === 'failed' ? m.status !== 'failed' : (RANK[type] ?? 0) > (RANK[m.status] ?? -1);
+      if (forward) {
+        await store.db.updateTable('messages').set({ status: type, updated_at: now }).where('workspace_id', '=', req.workspaceId).where('id', '=', m.id).execute();
+      }
+      const ingest = await import('../../store/ingest.js');
+      const event = {
+        messageId: `engagement:${m.id}:${type}`,
+        type: 'track' as const,
+        userId: null,
+        anonymousId: null,
+        previousId: null,
+        groupId: null,
+        event: EVENT_NAMES[type],
+        properties: { message_id: m.id, channel: m.channel, journey: m.journey?.key ?? null, step: m.step },
+        traits: {},
+        context: {},
+        timestamp: new Date(req.body.at ? Date.parse(req.body.at) : now).toISOString(),
+        originalTimestamp: null,
+        sentAt: null,
+        receivedAt: new Date(now).toISOString(),
+        raw: {},
+      };
+      await ingest.ingestToProfile(store, req.workspaceId, m.profileId, event, hooks?.after);
+      hooks?.committed?.();
+      return getMessage(store.db, req.workspaceId, m.id);
     },
   });
 

@@ -16,7 +16,7 @@ import { HttpError, invalid, type FieldError } from '../errors.js';
 
 // POST /v1/messages: one message to one customer, through the same gate as journey sends.
 
-const SEND_FIELDS = ['channel', 'category', 'topic', 'priority', 'type', 'tags', 'override_caps', 'content'] as const;
+const SEND_FIELDS = ['channel', 'category', 'topic', 'priority', 'type', 'tags', 'override_caps', 'fallback', 'content'] as const;
 
 const bodySchema = z
   .object({
@@ -30,6 +30,7 @@ const bodySchema = z
     type: z.unknown().optional(),
     tags: z.unknown().optional(),
     override_caps: z.unknown().optional(),
+    fallback: z.unknown().optional().describe('Escalation hops: [{channel: sms, when: not_opened, after: PT1H}]'),
     content: z.unknown().describe('Per-channel Liquid templates, as in a journey send step'),
   })
   .strict();

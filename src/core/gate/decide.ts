@@ -1,5 +1,6 @@
 import { consentFor, contactFor, type Category } from '../reach.js';
 import type { Channel, ProfileState } from '../types.js';
+import type { FallbackHop } from '../journey-spec.js';
 import { checkCaps, type CapCheck, type SentRecord } from './caps.js';
 import { quietUntil } from './quiet.js';
 import { scoreChannels, type ChannelScore, type EngagementStats } from './score.js';
@@ -22,6 +23,8 @@ export interface SendRequest {
   overrideCaps: boolean;
   /** true when the WhatsApp content is an approved template (allowed outside the 24-hour window). */
   whatsappTemplate: boolean;
+  /** Escalation hops still to come after this message. */
+  fallback: FallbackHop[];
 }
 
 export interface GateFacts {

@@ -14,6 +14,9 @@ export function gate(): Migration {
       await db.schema.alterTable('messages').addColumn('override_caps', 'integer', (c) => c.notNull().defaultTo(0)).execute();
       await db.schema.alterTable('messages').addColumn('idempotency_key', 'text').execute();
       await db.schema.alterTable('messages').addColumn('source', 'text', (c) => c.notNull().defaultTo('journey')).execute();
+      // Fallback hops: the message this one escalates from.
+      await db.schema.alterTable('messages').addColumn('fallback_of', 'text').execute();
+      await db.schema.createIndex('messages_fallback_of').on('messages').column('fallback_of').execute();
       // Delivery attempts, for retries with backoff after transient provider errors.
       await db.schema.alterTable('messages').addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0)).execute();
       // A deferred message keeps its templates and variables here and is rendered when it is released.
@@ -30,7 +33,7 @@ export function gate(): Migration {
         .createIndex('messages_deferred')
         .on('messages')
         .columns(['not_before'])
-        .where(sql.ref('status'), '=', 'deferred')
+        .where(sql.ref('status'), 'in', sql`('deferred', 'held')`)
         .execute();
 
       await db.schema
