@@ -239,7 +239,7 @@ describe('errors: exact paths and messages', () => {
     {
       name: 'unknown keys, at every level',
       input: {
-        ...base({ a: { send: { ...sms('x'), priority: 'high' }, nxt: 'end' } }),
+        ...base({ a: { send: { ...sms('x'), urgency: 'high' }, nxt: 'end' } }),
         tigger: {},
         entry: { mode: 'once', limit: 1 },
       },
@@ -247,7 +247,7 @@ describe('errors: exact paths and messages', () => {
         'entry.limit: unknown field "limit"',
         'tigger: unknown field "tigger" (did you mean trigger?)',
         'steps.a.nxt: unknown field "nxt" (did you mean next?)',
-        'steps.a.send.priority: unknown field "priority"',
+        'steps.a.send.urgency: unknown field "urgency"',
       ],
     },
     {
@@ -464,7 +464,7 @@ describe('defaults', () => {
         hello: {
           id: 'hello',
           type: 'send',
-          send: { channel: 'sms', channels: ['sms'], category: 'promotional', content: { sms: { text: 'hi' } } },
+          send: { channel: 'sms', channels: ['sms'], category: 'promotional', priority: 'normal', tags: [], override_caps: false, fallback: [], content: { sms: { text: 'hi' } } },
           next: ['w'],
         },
         w: { id: 'w', type: 'wait_for', wait_for: { event: 'Logged In', timeout: 'P1D', since_entry: true }, onEvent: ['g'], onTimeout: ['g'] },
@@ -516,6 +516,10 @@ describe('defaults', () => {
       channels: ['whatsapp', 'sms'],
       category: 'operational',
       topic: 'orders',
+      priority: 'normal',
+      tags: [],
+      override_caps: false,
+      fallback: [],
       content: { sms: { text: 's' }, whatsapp: { template: 't', language: 'en', parameters: [] } },
     });
   });

@@ -198,6 +198,7 @@ async function write(db: Db, item: Outgoing, o: Outcome, now: Date): Promise<voi
     reason: o.reason,
     decision,
     not_before: o.notBefore ? o.notBefore.getTime() : null,
+    queued_at: o.status === 'queued' ? at : null,
     pending,
     updated_at: at,
   };
@@ -239,15 +240,15 @@ async function sentHistory(db: Db, profileId: string, settings: GateSettings, no
   if (settings.caps.length === 0) return [];
   let q = db
     .selectFrom('messages')
-    .select(['id', 'created_at', 'channel', 'category', 'tags'])
+    .select(['id', 'queued_at', 'channel', 'category', 'tags'])
     .where('profile_id', '=', profileId)
     .where('status', 'in', ['queued', 'sending', 'retrying', 'sent', 'delivered', 'opened', 'clicked'])
-    .where('created_at', '>=', historyWindow(settings.caps, now).getTime());
+    .where('queued_at', '>=', historyWindow(settings.caps, now).getTime());
   if (exclude.length > 0) q = q.where('id', 'not in', exclude);
   const rows = await q.execute();
   return rows
     .filter((r) => r.channel !== null)
-    .map((r) => ({ at: new Date(r.created_at), channel: r.channel as Channel, category: r.category as Category, tags: JSON.parse(r.tags) as string[] }));
+    .map((r) => ({ at: new Date(r.queued_at ?? 0), channel: r.channel as Channel, category: r.category as Category, tags: JSON.parse(r.tags) as string[] }));
 }
 
 async function holdingRules(db: Db, workspaceId: string, profile: LoadedProfile, rules: SuppressionRule[], now: Date): Promise<SuppressionRule[]> {

@@ -200,6 +200,8 @@ export interface MessageTable {
   /** journey | api */
   source: Generated<string>;
   attempts: Generated<number>;
+  /** When the gate decided to send it (caps count this time). */
+  queued_at: number | null;
   /** Fallback hops: the message this one escalates from. */
   fallback_of: string | null;
   /** Deferred messages: { templates, vars } to render when released. */

@@ -14,6 +14,10 @@ export function gate(): Migration {
       await db.schema.alterTable('messages').addColumn('override_caps', 'integer', (c) => c.notNull().defaultTo(0)).execute();
       await db.schema.alterTable('messages').addColumn('idempotency_key', 'text').execute();
       await db.schema.alterTable('messages').addColumn('source', 'text', (c) => c.notNull().defaultTo('journey')).execute();
+      // When the gate decided to send: caps count a message in the window it went out in, which for a
+      // deferred message is later than its creation.
+      await db.schema.alterTable('messages').addColumn('queued_at', 'bigint').execute();
+      await db.schema.createIndex('messages_profile_queued').on('messages').columns(['profile_id', 'queued_at']).execute();
       // Fallback hops: the message this one escalates from.
       await db.schema.alterTable('messages').addColumn('fallback_of', 'text').execute();
       await db.schema.createIndex('messages_fallback_of').on('messages').column('fallback_of').execute();
