@@ -70,7 +70,7 @@ describe('settings: defaults', () => {
     expect(s.caps).toEqual([]);
     expect(s.quiet_hours).toEqual({
       window: { start: '21:00', end: '08:00' },
-      channels: { sms: { start: '21:00', end: '08:00' } },
+      channels: { sms: { start: '21:00', end: '08:00' }, in_app: null },
       action: 'defer',
       bypass: ['transactional'],
     });
@@ -579,11 +579,12 @@ describe('quiet hours', () => {
     expect(iso(quietUntil(noGeneral, 'sms', new Date('2024-06-15T23:00:00Z'), 'UTC'))).toBe('2024-06-16T08:00:00.000Z');
   });
 
-  it('the default settings: sms and every other channel quiet 21:00–08:00', () => {
+  it('the default settings: sms and every other channel quiet 21:00–08:00, except in-app', () => {
     const n = new Date('2024-06-15T04:00:00Z'); // 21:00 PDT
-    for (const c of ['email', 'sms', 'whatsapp', 'push', 'in_app'] as const) {
+    for (const c of ['email', 'sms', 'whatsapp', 'push'] as const) {
       expect(iso(quietUntil(DEFAULT_SETTINGS.quiet_hours, c, n, 'America/Los_Angeles'))).toBe('2024-06-15T15:00:00.000Z');
     }
+    expect(quietUntil(DEFAULT_SETTINGS.quiet_hours, 'in_app', n, 'America/Los_Angeles')).toBeNull();
   });
 
   it('DST: the end follows local time across the change', () => {

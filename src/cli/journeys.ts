@@ -60,3 +60,33 @@ export async function journeysCommand(sub: string | undefined, files: string[]):
   if (sub === 'validate') validate(files);
   else await apply(files);
 }
+
+/** `chorus settings apply FILE`: the workspace's gate settings, kept in git like journeys. */
+export async function settingsCommand(sub: string | undefined, files: string[]): Promise<void> {
+  if (sub !== 'apply' && sub !== 'validate') throw new ConfigError('usage: chorus settings validate FILE | chorus settings apply FILE');
+  const file = files[0];
+  if (!file) throw new ConfigError(`usage: chorus settings ${sub} FILE`);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  const { parseSettingsText } = await import('../core/gate/settings.js');
+  const parsed = parseSettingsText(text);
+  if (!parsed.ok) {
+    for (const e of parsed.errors) process.stdout.write(`${file}: ${e.path ? `${e.path}: ` : ''}${e.message}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  if (sub === 'validate') {
+    process.stdout.write(`${file}: ok: ${parsed.settings.caps.length} caps, ${parsed.settings.suppression.length} suppression rules\n`);
+    return;
+  }
+  const base = (process.env.CHORUS_URL || 'http://localhost:8080').replace(/\/$/, '');
+  const secret = process.env.CHORUS_SECRET_KEY;
+  if (!secret) throw new ConfigError('set CHORUS_SECRET_KEY to the workspace secret key (printed by chorus start)');
+  const res = await fetch(`${base}/v1/settings`, { method: 'PUT', headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/yaml' }, body: text });
+  if (!res.ok) throw new Error(`${file}: applying settings failed: ${res.status} ${await res.text()}`);
+  process.stdout.write(`${file}: settings applied\n`);
+}

@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from '../config.js';
 import { createLogger, startServer } from '../server.js';
 import { migrate, openStore } from '../store/db.js';
 import { createWorkspace, listWorkspaces, WorkspaceExistsError } from '../store/workspaces.js';
-import { journeysCommand } from './journeys.js';
+import { journeysCommand, settingsCommand } from './journeys.js';
 
 const HELP = `chorus: omnichannel messaging orchestration
 
@@ -14,6 +14,9 @@ Usage:
   chorus journeys validate FILE check a journey spec (YAML or JSON) and print its steps
   chorus journeys apply FILE…   create or update journeys on a running server and publish them
                                 (CHORUS_URL, default http://localhost:8080; CHORUS_SECRET_KEY)
+  chorus settings validate|apply FILE
+                                check, or apply to a running server, the send gate settings
+                                (caps, quiet hours, suppression, channel rules; docs/gate.md)
   chorus migrate                apply database migrations and exit
   chorus workspace create NAME  create a workspace and print its keys (shown once)
   chorus workspace list         list workspaces
@@ -97,6 +100,8 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'journeys':
       return journeysCommand(sub, positionals.slice(2));
+    case 'settings':
+      return settingsCommand(sub, positionals.slice(2));
     case 'migrate': {
       const applied = await withStore((store) => migrate(store), { migrate: false });
       process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'already up to date\n');

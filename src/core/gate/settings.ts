@@ -153,7 +153,8 @@ export const DEFAULT_SETTINGS: GateSettings = deepFreeze({
   quiet_hours: {
     window: { start: '21:00', end: '08:00' },
     // Marketing SMS only 08:00–21:00 (TCPA), kept even when the workspace changes its general window.
-    channels: { sms: { start: '21:00', end: '08:00' } },
+    // In-app messages show while the customer is in the app: no quiet hours for them.
+    channels: { sms: { start: '21:00', end: '08:00' }, in_app: null },
     action: 'defer',
     bypass: ['transactional'],
   },
