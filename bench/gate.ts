@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import type { DatabaseConfig } from '../src/config.js';
 import { openStore, redact, type Store } from '../src/store/db.js';
+import { closeAgent, request } from './lib/gate-http.js';
 import { runBaseline, writeHistory, type BaselineResult, type HistoryResult } from './lib/gate-history.js';
 import { BENCH_SETTINGS, identifyCall, sendBody, SUPPORT_TICKET_SHARE, userIdOf, WHATSAPP_INBOUND_SHARE, type SendKind } from './lib/gate-mix.js';
 import { mainProfile, summarizeProfile } from './lib/profile.js';
@@ -118,15 +119,11 @@ function parseOptions(argv: string[]): Options {
 const secretHeaders = { 'content-type': 'application/json', authorization: `Bearer ${SECRET_KEY}` };
 const writeHeaders = { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}` };
 
-async function post(url: string, headers: Record<string, string>, body: unknown): Promise<{ status: number; text: string }> {
-  const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body) });
-  return { status: res.status, text: await res.text() };
-}
+const post = (url: string, headers: Record<string, string>, body: unknown) => request(url, 'POST', headers, body);
 
 async function putSettings(server: ChildServer): Promise<void> {
-  const res = await fetch(`${server.url}/v1/settings`, { method: 'PUT', headers: secretHeaders, body: JSON.stringify(BENCH_SETTINGS) });
-  const text = await res.text();
-  if (res.status !== 200) throw new Error(`PUT /v1/settings answered ${res.status}: ${text}`);
+  const res = await request(`${server.url}/v1/settings`, 'PUT', secretHeaders, BENCH_SETTINGS);
+  if (res.status !== 200) throw new Error(`PUT /v1/settings answered ${res.status}: ${res.text}`);
 }
 
 /** Sends Segment calls in /v1/batch requests of `batch`, `concurrency` in flight. */
@@ -199,6 +196,7 @@ async function throughput(server: ChildServer, rng: Rng, customers: number, tota
   let remaining = total;
   const cpu0 = procCpuSeconds(server.pid);
   const started = performance.now();
+  let report = total / 4;
   const worker = async () => {
     while (remaining > 0 && !interrupted) {
       remaining--;
@@ -208,6 +206,10 @@ async function throughput(server: ChildServer, rng: Rng, customers: number, tota
       latencies.push(performance.now() - t0);
       tally(mix, mixKey(o));
       tally((byKind[kind] ??= {}), mixKey(o));
+      if (latencies.length >= report && total >= 4_000) {
+        log(`  ${int(latencies.length)} / ${int(total)} sends, ${int(latencies.length / ((performance.now() - started) / 1000))}/s`);
+        report += total / 4;
+      }
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
@@ -226,8 +228,9 @@ async function throughput(server: ChildServer, rng: Rng, customers: number, tota
 }
 
 /** Waits until the outbox has nothing queued or in flight (bounded); returns the seconds it took. */
-async function drained(store: Store, limitSeconds = 300): Promise<number> {
+async function drained(store: Store, limitSeconds = 3_600): Promise<number> {
   const started = performance.now();
+  let said = started;
   for (;;) {
     const row = await store.db
       .selectFrom('messages')
@@ -236,6 +239,10 @@ async function drained(store: Store, limitSeconds = 300): Promise<number> {
       .executeTakeFirstOrThrow();
     if (Number(row.n) === 0) return (performance.now() - started) / 1000;
     if ((performance.now() - started) / 1000 > limitSeconds) throw new Error(`the outbox still holds ${row.n} messages after ${limitSeconds} s`);
+    if (performance.now() - said > 15_000) {
+      log(`  waiting for the outbox: ${int(Number(row.n))} messages queued or sending`);
+      said = performance.now();
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -250,6 +257,9 @@ interface LatencyResult {
   responseMs: { p50: number; p99: number; max: number };
   /** How late the client fired requests against their schedule (open loop), ms. */
   clientLagMs: { p99: number; max: number };
+  /** Requests that got no 2xx answer (refused, reset, timed out), with the first error. */
+  errors: number;
+  firstError: string | null;
   mix: Mix;
   serverCpuSeconds: number | null;
   drainSeconds: number;
@@ -264,7 +274,8 @@ async function latency(server: ChildServer, store: Store, rng: Rng, customers: n
   const lags: number[] = [];
   const outcomes: (SendOutcome | undefined)[] = new Array(total);
   const inflight: Promise<void>[] = [];
-  let failure: Error | undefined;
+  let errors = 0;
+  let firstError: string | null = null;
   const cpu0 = procCpuSeconds(server.pid);
   const t0 = performance.now() + 20;
   let i = 0;
@@ -280,7 +291,8 @@ async function latency(server: ChildServer, store: Store, rng: Rng, customers: n
           outcomes[n] = o;
         },
         (err: unknown) => {
-          failure ??= err as Error;
+          errors++;
+          firstError ??= (err as Error).message.slice(0, 500);
         },
       ),
     );
@@ -298,8 +310,8 @@ async function latency(server: ChildServer, store: Store, rng: Rng, customers: n
     tick();
   });
   const firedSeconds = (performance.now() - t0) / 1000;
-  await Promise.all(inflight);
-  if (failure) throw failure;
+  const progress = setInterval(() => log(`  ${int(responses.length + errors)} / ${int(total)} answered`), 15_000);
+  await Promise.all(inflight).finally(() => clearInterval(progress));
   const cpu1 = procCpuSeconds(server.pid);
   const drainSeconds = await drained(store);
 
@@ -336,6 +348,8 @@ async function latency(server: ChildServer, store: Store, rng: Rng, customers: n
     },
     responseMs: { p50: percentile(responses, 0.5), p99: percentile(responses, 0.99), max: responses[responses.length - 1] ?? NaN },
     clientLagMs: { p99: percentile(lags, 0.99), max: lags[lags.length - 1] ?? NaN },
+    errors,
+    firstError,
     mix,
     serverCpuSeconds: cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null,
     drainSeconds,
@@ -582,6 +596,9 @@ function print(r: Result): void {
         ['POST → provider at fixed rate', `${l.rate} requests/s for ${l.duration} s (achieved ${l.achievedRate}/s, client lag p99 ${ms(l.clientLagMs.p99)}, max ${ms(l.clientLagMs.max)})`],
         ['  to provider p50 / p99 / max', `${ms(l.toProviderMs.p50)} / ${ms(l.toProviderMs.p99)} / ${ms(l.toProviderMs.max)}  (${int(l.toProviderMs.n)} messages that went out)`],
         ['  response p50 / p99 / max', `${ms(l.responseMs.p50)} / ${ms(l.responseMs.p99)} / ${ms(l.responseMs.max)}`],
+        ...(l.errors > 0 ? [['  requests without an answer', `${int(l.errors)} (first: ${l.firstError})`] as [string, string]] : []),
+        ['  outbox drained after', `${l.drainSeconds} s after the last answer`],
+        ...mixRows('  outcomes', l.mix, Math.max(1, l.requests - l.errors)),
         ['  server CPU', l.serverCpuSeconds === null ? '?' : `${l.serverCpuSeconds} s over ${l.duration} s`],
         ['baseline single-row INSERTs/s', `${int(r.baseline.rowsPerSecond)}  (sequential autocommit, ${int(r.baseline.rows)} rows; p50 ${r.baseline.p50} ms, p99 ${r.baseline.p99} ms)`],
         ['ratio decisions / inserts', `${(r.ratio * 100).toFixed(1)}%`],
@@ -598,6 +615,7 @@ async function main(): Promise<void> {
   );
   const started = performance.now();
   for (const dialect of opts.dialects) await runDialect(dialect, opts);
+  closeAgent();
   console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(0)} s`);
 }
 

@@ -85,8 +85,9 @@ for (const d of DIALECTS) {
         ]),
       );
       expect(profile.traits).toMatchObject({ name: 'Sdk User', plan: 'pro' });
-      // The anonymous mobile profile was merged into this one by the alias.
-      expect(profile.mergedProfileIds.length).toBeGreaterThanOrEqual(1);
+      // The anonymous mobile activity joined this profile through the alias. When the SDK sent the
+      // device's calls and the alias in one batch, the device profile never existed on its own, so
+      // mergedProfileIds may be empty: the identifiers above are what prove the merge.
 
       // Every identifier resolves to the same, single profile.
       for (const ref of [`anonymous_id:${anonWeb}`, `anonymous_id:${anonMobile}`, `email:${email}`, profile.id, ...profile.mergedProfileIds]) {

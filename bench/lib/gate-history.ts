@@ -110,6 +110,8 @@ export async function writeHistory(store: Store, seed: number, now: number, log:
           topic: null,
           message_type: null,
           not_before: null,
+          // When the gate decided to send it: what caps count (migration 0003).
+          queued_at: channel ? at : null,
           decision: JSON.stringify({ outcome: status === 'suppressed' ? 'suppress' : 'send', rule: status === 'suppressed' ? 'cap:promo-per-day' : 'channel', reason: 'bench history' }),
           override_caps: 0,
           idempotency_key: null,
@@ -121,9 +123,9 @@ export async function writeHistory(store: Store, seed: number, now: number, log:
       }
       customers++;
     }
-    // One transaction per page, 1,000-row INSERTs (under both dialects' parameter limits).
+    // One transaction per page, 500-row INSERTs (33 columns: under SQLite's 32,766 bound parameters).
     await transact(store, async (trx) => {
-      for (let i = 0; i < rows.length; i += 1_000) await trx.insertInto('messages').values(rows.slice(i, i + 1_000)).execute();
+      for (let i = 0; i < rows.length; i += 500) await trx.insertInto('messages').values(rows.slice(i, i + 500)).execute();
     });
     messages += rows.length;
     if (customers % 20_000 < page) log(`  history: ${customers.toLocaleString('en-US')} customers, ${messages.toLocaleString('en-US')} messages`);
