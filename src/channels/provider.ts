@@ -17,6 +17,8 @@ export interface OutboundMessage {
 export interface Provider {
   readonly name: string;
   send(message: OutboundMessage, idempotencyKey: string): Promise<{ providerMessageId: string }>;
+  /** Optional bulk form (idempotent on each message id), for providers with a batch API. */
+  sendMany?(messages: OutboundMessage[]): Promise<{ providerMessageId: string }[]>;
 }
 
 /** A provider refused the message for good (bad address, rejected content): don't retry it. */

@@ -34,8 +34,18 @@ export const durationSchema: z.ZodType<string> = z
   .refine((s) => parseDuration(s) !== null, { message: 'expected an ISO 8601 duration such as P3D' });
 
 /** True for IANA zone names the runtime knows (`UTC`, `Europe/Paris`, …). */
+// luxon builds an Intl formatter on every validity check (~0.3 ms); zones are few, so remember them.
+const validZones = new Map<string, boolean>();
+
 export function isValidTimeZone(zone: string): boolean {
-  return typeof zone === 'string' && zone.length > 0 && IANAZone.isValidZone(zone);
+  if (typeof zone !== 'string' || zone.length === 0) return false;
+  let valid = validZones.get(zone);
+  if (valid === undefined) {
+    valid = IANAZone.isValidZone(zone);
+    if (validZones.size >= 1000) validZones.clear();
+    validZones.set(zone, valid);
+  }
+  return valid;
 }
 
 function toDuration(d: IsoDuration | Duration): Duration {

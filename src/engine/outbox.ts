@@ -44,46 +44,37 @@ export class Outbox {
         .execute();
       return rows;
     });
-    for (const m of claimed) {
-      const channel = m.channel as Channel;
-      const provider = this.providers(channel);
-      try {
-        const res = await provider.send(
-          { id: m.id, workspaceId: m.workspace_id, channel, to: m.to_address ?? '', content: JSON.parse(m.content ?? '{}') as Record<string, unknown>, category: m.category },
-          m.id,
-        );
-        const now = this.clock.now().getTime();
-        await this.store.db
-          .updateTable('messages')
-          .set({ status: 'sent', sent_at: now, updated_at: now, lease_until: null, provider: provider.name, provider_message_id: res.providerMessageId })
-          .where('id', '=', m.id)
-          .where('status', '=', 'sending')
-          .execute();
-        // An "if it fails" escalation is no longer needed.
-        await this.store.db
-          .updateTable('messages')
-          .set({ status: 'cancelled', reason: `${m.id} was sent`, pending: null, updated_at: now })
-          .where('fallback_of', '=', m.id)
-          .where('status', '=', 'held')
-          .where('not_before', 'is', null)
-          .execute();
-      } catch (err) {
-        const now = this.clock.now().getTime();
-        const attempt = m.attempts + 1;
-        const permanent = err instanceof PermanentProviderError || attempt >= MAX_ATTEMPTS;
-        const reason = `provider ${provider.name} failed (attempt ${attempt}): ${(err as Error).message}`;
-        // After a transient failure the message waits `retrying` until its backoff has passed.
-        await this.store.db
-          .updateTable('messages')
-          .set(permanent ? { status: 'failed', reason, updated_at: now, lease_until: null } : { status: 'retrying', reason, updated_at: now, lease_until: this.wallNow() + backoffMs(attempt) })
-          .where('id', '=', m.id)
-          .execute();
-        // A failure releases its "if it fails" escalation at once.
-        if (permanent) {
-          await this.store.db.updateTable('messages').set({ not_before: now }).where('fallback_of', '=', m.id).where('status', '=', 'held').where('not_before', 'is', null).execute();
+    const outbound = claimed.map((m) => ({
+      row: m,
+      message: { id: m.id, workspaceId: m.workspace_id, channel: m.channel as Channel, to: m.to_address ?? '', content: JSON.parse(m.content ?? '{}') as Record<string, unknown>, category: m.category },
+    }));
+    // Group by provider so providers with a batch API get one call per batch.
+    const byProvider = new Map<Provider, typeof outbound>();
+    for (const o of outbound) {
+      const p = this.providers(o.message.channel);
+      byProvider.set(p, [...(byProvider.get(p) ?? []), o]);
+    }
+    const sent: { id: string; provider: string; providerMessageId: string }[] = [];
+    for (const [provider, items] of byProvider) {
+      if (provider.sendMany) {
+        try {
+          const results = await provider.sendMany(items.map((i) => i.message));
+          items.forEach((i, n) => sent.push({ id: i.row.id, provider: provider.name, providerMessageId: results[n].providerMessageId }));
+          continue;
+        } catch {
+          // Fall back to one call per message, so one bad message doesn't hold up the rest.
+        }
+      }
+      for (const i of items) {
+        try {
+          const res = await provider.send(i.message, i.row.id);
+          sent.push({ id: i.row.id, provider: provider.name, providerMessageId: res.providerMessageId });
+        } catch (err) {
+          await this.failed(i.row.id, i.row.attempts + 1, provider.name, err);
         }
       }
     }
+    if (sent.length > 0) await this.markSent(sent);
     return claimed.length;
   }
 
@@ -99,6 +90,47 @@ export class Outbox {
       .where('status', '=', 'sending')
       .executeTakeFirst();
     return Number(res.numUpdatedRows);
+  }
+
+  /** Records a batch of deliveries in one transaction; "if it fails" escalations are no longer needed. */
+  private async markSent(sent: { id: string; provider: string; providerMessageId: string }[]): Promise<void> {
+    const now = this.clock.now().getTime();
+    await transact(this.store, async (trx) => {
+      for (const s of sent) {
+        await trx
+          .updateTable('messages')
+          .set({ status: 'sent', sent_at: now, updated_at: now, lease_until: null, provider: s.provider, provider_message_id: s.providerMessageId })
+          .where('id', '=', s.id)
+          .where('status', '=', 'sending')
+          .execute();
+      }
+      const ids = sent.map((s) => s.id);
+      for (let i = 0; i < ids.length; i += 500) {
+        await trx
+          .updateTable('messages')
+          .set({ status: 'cancelled', reason: 'the message it escalates from was sent', pending: null, updated_at: now })
+          .where('fallback_of', 'in', ids.slice(i, i + 500))
+          .where('status', '=', 'held')
+          .where('not_before', 'is', null)
+          .execute();
+      }
+    });
+  }
+
+  private async failed(id: string, attempt: number, providerName: string, err: unknown): Promise<void> {
+    const now = this.clock.now().getTime();
+    const permanent = err instanceof PermanentProviderError || attempt >= MAX_ATTEMPTS;
+    const reason = `provider ${providerName} failed (attempt ${attempt}): ${(err as Error).message}`;
+    // After a transient failure the message waits `retrying` until its backoff has passed.
+    await this.store.db
+      .updateTable('messages')
+      .set(permanent ? { status: 'failed', reason, updated_at: now, lease_until: null } : { status: 'retrying', reason, updated_at: now, lease_until: this.wallNow() + backoffMs(attempt) })
+      .where('id', '=', id)
+      .execute();
+    // A failure releases its "if it fails" escalation at once.
+    if (permanent) {
+      await this.store.db.updateTable('messages').set({ not_before: now }).where('fallback_of', '=', id).where('status', '=', 'held').where('not_before', 'is', null).execute();
+    }
   }
 
   /** Dispatches until nothing is queued. */

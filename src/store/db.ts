@@ -39,8 +39,27 @@ function openSqlite(file: string, synchronous: 'FULL' | 'NORMAL'): Store {
   database.pragma('cache_size = -65536');
   database.pragma('mmap_size = 268435456');
   database.pragma('temp_store = memory');
+  cacheStatements(database);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
   return { db, dialect: 'sqlite', close: () => db.destroy() };
+}
+
+/**
+ * Kysely asks better-sqlite3 to prepare every query anew; preparing is ~10% of the engine's time. The
+ * same SQL text reuses its prepared statement (bounded, since multi-row inserts vary in shape).
+ */
+function cacheStatements(database: SQLite.Database): void {
+  const prepare = database.prepare.bind(database);
+  const cache = new Map<string, SQLite.Statement>();
+  database.prepare = ((sql: string) => {
+    let stmt = cache.get(sql);
+    if (!stmt) {
+      stmt = prepare(sql);
+      if (cache.size >= 1000) cache.clear();
+      cache.set(sql, stmt);
+    }
+    return stmt;
+  }) as SQLite.Database['prepare'];
 }
 
 async function openPostgres(url: string, schema: string | undefined, max: number): Promise<Store> {

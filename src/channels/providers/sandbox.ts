@@ -14,18 +14,29 @@ export class SandboxProvider implements Provider {
   ) {}
 
   async send(message: OutboundMessage, idempotencyKey: string): Promise<{ providerMessageId: string }> {
-    await this.store.db
-      .insertInto('sandbox_messages')
-      .values({
-        message_id: idempotencyKey,
-        workspace_id: message.workspaceId,
-        channel: message.channel,
-        to_address: message.to,
-        content: JSON.stringify(message.content),
-        captured_at: this.now().getTime(),
-      })
-      .onConflict((oc) => oc.column('message_id').doNothing())
-      .execute();
-    return { providerMessageId: `sandbox_${idempotencyKey}` };
+    const [result] = await this.sendMany([{ ...message, id: idempotencyKey }]);
+    return result;
+  }
+
+  /** One write for a whole batch: the capture is idempotent on each message id. */
+  async sendMany(messages: OutboundMessage[]): Promise<{ providerMessageId: string }[]> {
+    const at = this.now().getTime();
+    for (let i = 0; i < messages.length; i += 500) {
+      await this.store.db
+        .insertInto('sandbox_messages')
+        .values(
+          messages.slice(i, i + 500).map((m) => ({
+            message_id: m.id,
+            workspace_id: m.workspaceId,
+            channel: m.channel,
+            to_address: m.to,
+            content: JSON.stringify(m.content),
+            captured_at: at,
+          })),
+        )
+        .onConflict((oc) => oc.column('message_id').doNothing())
+        .execute();
+    }
+    return messages.map((m) => ({ providerMessageId: `sandbox_${m.id}` }));
   }
 }
