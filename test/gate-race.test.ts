@@ -287,6 +287,32 @@ for (const dialect of DIALECTS) {
       }
     });
 
+    it('more deferred messages than one release batch (200): the highest priority still wins', async () => {
+      const settings = await admin(url, 'PUT', '/v1/settings', {
+        quiet_hours: NO_QUIET_HOURS,
+        caps: [{ id: 'one-a-day', limit: 1, window: { calendar: 'day' }, categories: ['promotional'], on_exceed: 'defer' }],
+      });
+      expect(settings.status).toBe(200);
+      const to = await customer();
+      expect((await send(to, 'normal', 'today')).status).toBe('queued');
+      // 204 low-priority messages, then (a minute later, so its id sorts last) one high-priority message,
+      // all deferred to the same moment: the next midnight in New York.
+      const lows: string[] = [];
+      for (let i = 0; i < 204; i++) {
+        const m = await send(to, 'low', `low ${i}`);
+        expect(m.status).toBe('deferred');
+        lows.push(m.id);
+      }
+      const now = new Date((await admin(url, 'GET', '/v1/clock')).body.now as string);
+      await advanceTo(new Date(now.getTime() + 60_000).toISOString());
+      const high = await send(to, 'high', 'high');
+      expect(high.status).toBe('deferred');
+      const releaseAt = high.notBefore!;
+      // 10:00 in New York that day: everything deferred to midnight has been released, all together.
+      await advanceTo(new Date(Date.parse(releaseAt) + 10 * 3_600_000).toISOString());
+      expect(await statusOf(high.id), 'the high-priority message should win the only slot of the day').toBe('sent');
+    });
+
     it('a deferred message sent on a later day counts against that day\'s cap', async () => {
       const settings = await admin(url, 'PUT', '/v1/settings', {
         quiet_hours: NO_QUIET_HOURS,

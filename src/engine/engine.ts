@@ -335,12 +335,20 @@ export class Engine {
         .orderBy('id')
         .limit(this.batchSize);
       if (this.store.dialect === 'postgres') q = q.forUpdate().skipLocked();
-      const due = await q.execute();
-      if (due.length === 0) return 0;
+      const batch = await q.execute();
+      if (batch.length === 0) return 0;
+      const customers = [...new Set(batch.map((d) => d.profile_id))].sort();
       if (this.store.dialect === 'postgres') {
-        const ids = [...new Set(due.map((d) => d.profile_id))].sort();
-        await trx.selectFrom('profiles').select('id').where('id', 'in', ids).orderBy('id').forUpdate().execute();
+        await trx.selectFrom('profiles').select('id').where('id', 'in', customers).orderBy('id').forUpdate().execute();
       }
+      // Everything due for these customers competes together, by priority, even beyond one batch.
+      const due = await trx
+        .selectFrom('messages')
+        .selectAll()
+        .where('profile_id', 'in', customers)
+        .where('status', 'in', ['deferred', 'held'])
+        .where('not_before', '<=', now.getTime())
+        .execute();
       const profiles = new Map<string, LoadedProfile>();
       for (const ws of new Set(due.map((d) => d.workspace_id))) {
         const ids = [...new Set(due.filter((d) => d.workspace_id === ws).map((d) => d.profile_id))];
