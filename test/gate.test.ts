@@ -83,6 +83,21 @@ for (const dialect of DIALECTS) {
       expect(receipt.body.status).toBe('queued');
     });
 
+    it('a hard opt-out (SMS STOP) and a bounce bind even transactional messages', async () => {
+      const to = await customer();
+      const sms = await send(to, { channel: 'sms', category: 'transactional' });
+      await admin(url, 'POST', `/v1/messages/${sms.body.id}/engagement`, { type: 'stopped' });
+      const blocked = await send(to, { channel: 'sms', category: 'transactional' });
+      expect(blocked.body.status).toBe('suppressed');
+      expect(blocked.body.decision.rule).toBe('consent');
+      expect(blocked.body.reason).toContain('hard opt-out');
+      const mail = await send(to, { channel: 'email', category: 'transactional' });
+      await admin(url, 'POST', `/v1/messages/${mail.body.id}/engagement`, { type: 'bounced' });
+      const bounced = await send(to, { channel: ['email', 'push'], category: 'transactional' });
+      expect(bounced.body.status).toBe('suppressed');
+      expect(bounced.body.reason).toContain('undeliverable');
+    });
+
     it('caps: at most N promotional messages per calendar day across channels, exactly', async () => {
       await settings({ caps: [{ id: 'promo-day', limit: 2, window: { calendar: 'day' }, categories: ['promotional'] }] });
       const to = await customer();

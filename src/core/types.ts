@@ -46,10 +46,15 @@ export interface PushToken {
   subscription?: WebPushSubscription;
   updatedAt: string;
 }
+/** Set by a bounce report: the address exists on the profile but can't receive messages. */
+interface Deliverability {
+  undeliverable?: boolean;
+  undeliverableAt?: string;
+}
 export interface ContactPoints {
-  email?: { address: string; updatedAt: string };
-  sms?: { phone: string; updatedAt: string };
-  whatsapp?: { phone: string; updatedAt: string };
+  email?: { address: string; updatedAt: string } & Deliverability;
+  sms?: { phone: string; updatedAt: string } & Deliverability;
+  whatsapp?: { phone: string; updatedAt: string } & Deliverability;
   push: PushToken[];
   in_app?: { enabled: boolean; updatedAt: string };
 }

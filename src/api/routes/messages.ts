@@ -8,18 +8,41 @@ import { decodeCursor, resolveRef } from '../../store/profiles.js';
 import { runsOfProfile } from '../../store/runs.js';
 import { requireSecretKey, type KeyRing } from '../auth.js';
 import { HttpError, invalid } from '../errors.js';
+import type { Channel } from '../../core/types.js';
+import { transact } from '../../store/db.js';
+import { profileFromRow, profileToRow } from '../../store/rows.js';
 import type { IngestHooks } from './segment.js';
 
 // The message ledger and customers' runs.
 
-const ENGAGEMENT = ['delivered', 'opened', 'clicked', 'failed'] as const;
+const ENGAGEMENT = ['delivered', 'opened', 'clicked', 'failed', 'bounced', 'complained', 'stopped'] as const;
 const RANK: Record<string, number> = { queued: 0, sending: 0, retrying: 0, sent: 1, delivered: 2, opened: 3, clicked: 4 };
 const EVENT_NAMES: Record<(typeof ENGAGEMENT)[number], string> = {
   delivered: 'Message Delivered',
   opened: 'Message Opened',
   clicked: 'Message Clicked',
   failed: 'Message Failed',
+  bounced: 'Message Bounced',
+  complained: 'Message Complained',
+  stopped: 'Message Stopped',
 };
+
+async function markContact(store: Store, workspaceId: string, profileId: string, channel: Channel, type: 'bounced' | 'complained' | 'stopped', at: string): Promise<void> {
+  await transact(store, async (trx) => {
+    const q = trx.selectFrom('profiles').selectAll().where('workspace_id', '=', workspaceId).where('id', '=', profileId);
+    const row = await (store.dialect === 'postgres' ? q.forUpdate() : q).executeTakeFirst();
+    if (!row) return;
+    const p = profileFromRow(row);
+    if (type === 'bounced') {
+      const cp = p.contactPoints as unknown as Record<string, Record<string, unknown> | undefined>;
+      if (cp[channel]) cp[channel] = { ...cp[channel], undeliverable: true, undeliverableAt: at };
+    } else {
+      p.consent.channels[channel] = { status: 'unsubscribed', source: type === 'stopped' ? 'hard:stop' : 'hard:complaint', updatedAt: at };
+    }
+    const r = profileToRow(p, workspaceId);
+    await trx.updateTable('profiles').set({ contact_points: r.contact_points, consent: r.consent }).where('id', '=', profileId).execute();
+  });
+}
 
 export function messageRoutes(app: FastifyInstance, store: Store, keys: KeyRing, hooks?: IngestHooks): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
@@ -72,7 +95,7 @@ export function messageRoutes(app: FastifyInstance, store: Store, keys: KeyRing,
       tags: ['messages'],
       summary: 'Report delivery or engagement for a message (provider-agnostic webhook)',
       description:
-        'Moves the message status forward (sent → delivered → opened → clicked; or failed) and records a "Message Delivered/Opened/Clicked/Failed" event on the customer, which journeys can wait for. Engagement stops pending fallback hops.',
+        'Moves the message status forward (sent → delivered → opened → clicked; or failed) and records a "Message Delivered/Opened/Clicked/Failed" event on the customer, which journeys can wait for. Engagement stops pending fallback hops. bounced marks the contact point undeliverable; complained and stopped (an SMS STOP) are hard opt-outs on the channel, binding even transactional messages.',
       params: z.object({ id: z.string().min(1) }),
       body: z.object({ type: z.enum(ENGAGEMENT), at: z.string().datetime({ offset: true }).optional() }).strict(),
     },
@@ -81,9 +104,18 @@ export function messageRoutes(app: FastifyInstance, store: Store, keys: KeyRing,
       if (!m) throw new HttpError(404, 'not_found', `no message "${req.params.id}" in this workspace`);
       const { type } = req.body;
       const now = (hooks?.clock.now() ?? new Date()).getTime();
-      const forward = type === 'failed' ? m.status !== 'failed' : (RANK[type] ?? 0) > (RANK[m.status] ?? -1);
-      if (forward) {
-        await store.db.updateTable('messages').set({ status: type, updated_at: now }).where('workspace_id', '=', req.workspaceId).where('id', '=', m.id).execute();
+      if (type === 'bounced' || type === 'complained' || type === 'stopped') {
+        // A bounce makes the contact point undeliverable; a complaint or an SMS STOP is a hard opt-out
+        // that binds even transactional messages (docs/gate.md).
+        if (m.channel) await markContact(store, req.workspaceId, m.profileId, m.channel as Channel, type, new Date(now).toISOString());
+        if (type === 'bounced' && m.status !== 'failed') {
+          await store.db.updateTable('messages').set({ status: 'failed', reason: 'bounced', updated_at: now }).where('workspace_id', '=', req.workspaceId).where('id', '=', m.id).execute();
+        }
+      } else {
+        const forward = type === 'failed' ? m.status !== 'failed' : (RANK[type] ?? 0) > (RANK[m.status] ?? -1);
+        if (forward) {
+          await store.db.updateTable('messages').set({ status: type, updated_at: now }).where('workspace_id', '=', req.workspaceId).where('id', '=', m.id).execute();
+        }
       }
       const ingest = await import('../../store/ingest.js');
       const event = {
