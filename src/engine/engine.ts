@@ -1,4 +1,4 @@
-import type { Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import { evaluate, readPath, type ConditionContext, type EventLike } from '../core/conditions.js';
 import type { JourneySpec } from '../core/journey-spec.js';
 import { chooseChannel } from '../core/reach.js';
@@ -329,7 +329,8 @@ export class Engine {
       let q = trx
         .selectFrom('messages')
         .selectAll()
-        .where('status', 'in', ['deferred', 'held'])
+        // Literal, so SQLite matches the partial index on deferred and held messages.
+        .where(sql<boolean>`status in ('deferred', 'held')`)
         .where('not_before', '<=', now.getTime())
         .orderBy('not_before')
         .orderBy('id')
@@ -398,7 +399,7 @@ export class Engine {
     const deferred = await this.store.db
       .selectFrom('messages')
       .select('not_before')
-      .where('status', 'in', ['deferred', 'held'])
+      .where(sql<boolean>`status in ('deferred', 'held')`)
       .where('not_before', '<=', limit.getTime())
       .orderBy('not_before')
       .limit(1)

@@ -1,5 +1,6 @@
 import { PermanentProviderError, type Provider } from '../channels/provider.js';
 import type { Channel } from '../core/types.js';
+import { sql } from 'kysely';
 import { transact, type Store } from '../store/db.js';
 import type { Clock } from './clock.js';
 
@@ -29,9 +30,11 @@ export class Outbox {
       let q = trx
         .selectFrom('messages')
         .select(['id', 'workspace_id', 'channel', 'to_address', 'content', 'category', 'attempts'])
-        .where((eb) =>
-          eb.or([eb('status', '=', 'queued'), eb.and([eb('status', 'in', ['sending', 'retrying']), eb('lease_until', '<', wall)])]),
-        )
+        // The first condition is the outbox index's own predicate, so the planner uses that small index
+        // instead of scanning every message ever sent.
+        // (written as SQL text: a bound parameter would hide the match from SQLite's planner).
+        .where(sql<boolean>`status in ('queued', 'sending', 'retrying')`)
+        .where((eb) => eb.or([eb('status', '=', 'queued'), eb('lease_until', '<', wall)]))
         .orderBy('created_at')
         .limit(limit);
       if (this.store.dialect === 'postgres') q = q.forUpdate().skipLocked();
