@@ -380,14 +380,16 @@ interface Result {
   bench: { rssPeakMB: number };
 }
 
-/** What to undo if the run is interrupted (Ctrl-C): stop the server, remove the database. */
+/** What to undo if the run is interrupted (Ctrl-C, SIGTERM): stop the server, remove the database. */
 const onInterrupt = new Set<() => Promise<unknown>>();
 let interrupted = false;
-process.once('SIGINT', () => {
-  interrupted = true;
-  console.error('\ninterrupted: cleaning up');
-  void Promise.allSettled([...onInterrupt].map((f) => f())).then(() => process.exit(130));
-});
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  process.once(signal, () => {
+    interrupted = true;
+    console.error(`\n${signal}: cleaning up`);
+    void Promise.allSettled([...onInterrupt].map((f) => f())).then(() => process.exit(code));
+  });
+}
 
 async function countAll(store: Store): Promise<Counts> {
   const db = store.db;
