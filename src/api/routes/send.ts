@@ -78,7 +78,7 @@ export function sendRoutes(app: FastifyInstance, store: Store, keys: KeyRing, ga
         await (store.dialect === 'postgres' ? lock.forUpdate() : lock).execute();
         if (key !== null) {
           const existing = await trx.selectFrom('messages').select('id').where('workspace_id', '=', ws).where('idempotency_key', '=', key).executeTakeFirst();
-          if (existing) return { id: existing.id, replayed: true };
+          if (existing) return { message: await getMessage(trx, ws, existing.id), replayed: true };
         }
         const profile = (await loadProfiles(trx, ws, [profileId])).get(profileId)!;
         const id = apiMessageId(ws, key, newId('msg', now.getTime()));
@@ -102,10 +102,11 @@ export function sendRoutes(app: FastifyInstance, store: Store, keys: KeyRing, ga
           ],
           now,
         );
-        return { id, replayed: false };
+        // Read inside the transaction: the answer is the message as accepted, before the outbox can lease it.
+        return { message: await getMessage(trx, ws, id), replayed: false };
       });
       committed();
-      const message = await getMessage(store.db, ws, result.id);
+      const message = result.message;
       void reply.code(result.replayed ? 200 : 201);
       if (result.replayed) void reply.header('idempotent-replayed', 'true');
       return message;
