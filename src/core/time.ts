@@ -2,6 +2,7 @@
 // always an argument, never read from a clock.
 
 import { DateTime, Duration, IANAZone } from 'luxon';
+import { zoneFor, offsetOf } from './zone.js';
 import { z } from 'zod';
 
 /** An ISO 8601 duration string such as `PT15M`, `P3D`, `P1W`, `P1DT12H`, `P1M`. */
@@ -48,10 +49,18 @@ export function isValidTimeZone(zone: string): boolean {
   return valid;
 }
 
+// Specs name a handful of durations, each used on every step that waits: parse each once.
+const parsedDurations = new Map<string, Duration>();
+
 function toDuration(d: IsoDuration | Duration): Duration {
   if (typeof d !== 'string') return d;
-  const parsed = parseDuration(d);
-  if (!parsed) throw new RangeError(`invalid ISO 8601 duration: ${JSON.stringify(d)}`);
+  let parsed = parsedDurations.get(d) ?? null;
+  if (!parsed) {
+    parsed = parseDuration(d);
+    if (!parsed) throw new RangeError(`invalid ISO 8601 duration: ${JSON.stringify(d)}`);
+    if (parsedDurations.size >= 1000) parsedDurations.clear();
+    parsedDurations.set(d, parsed);
+  }
   return parsed;
 }
 
@@ -67,7 +76,7 @@ function checkZone(zone: string): void {
  */
 export function addDuration(at: Date, d: IsoDuration | Duration, zone: string = 'UTC'): Date {
   checkZone(zone);
-  const result = DateTime.fromJSDate(at, { zone }).plus(toDuration(d));
+  const result = DateTime.fromJSDate(at, { zone: zoneFor(zone) }).plus(toDuration(d));
   if (!result.isValid) throw new RangeError('date out of range');
   return result.toJSDate();
 }
@@ -75,7 +84,7 @@ export function addDuration(at: Date, d: IsoDuration | Duration, zone: string = 
 /** `at` minus a duration, with the same calendar rules as addDuration. */
 export function subtractDuration(at: Date, d: IsoDuration | Duration, zone: string = 'UTC'): Date {
   checkZone(zone);
-  const result = DateTime.fromJSDate(at, { zone }).minus(toDuration(d));
+  const result = DateTime.fromJSDate(at, { zone: zoneFor(zone) }).minus(toDuration(d));
   if (!result.isValid) throw new RangeError('date out of range');
   return result.toJSDate();
 }
@@ -91,7 +100,7 @@ const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
 
 function offsetMinutes(ms: number, zone: string): number {
-  return DateTime.fromMillis(ms, { zone }).offset;
+  return offsetOf(ms, zone);
 }
 
 /**
@@ -133,7 +142,7 @@ export function nextLocalTime(at: Date, hhmm: string, zone: string): Date {
   const minute = Number(m[2]);
   const atMs = at.getTime();
   if (!Number.isFinite(atMs)) throw new RangeError('invalid date');
-  const local = DateTime.fromMillis(atMs, { zone });
+  const local = DateTime.fromMillis(atMs, { zone: zoneFor(zone) });
   let best: number | undefined;
   // The answer's local date is the local date of `at` or the next; look one day further each way so
   // zones that skipped or repeated a whole day are still covered.

@@ -12,6 +12,7 @@ import { loadVersion, pausedJourneyIds, type ActiveJourneys } from '../store/jou
 import type { Database, RunTable, WaitTable } from '../store/schema.js';
 import type { Clock } from './clock.js';
 import type { Gate, HeldHop, Outgoing } from './gate.js';
+import { RunLedger } from './run-ledger.js';
 import {
   applyWalk,
   endRun,
@@ -51,14 +52,16 @@ export class Engine {
     opts: EngineOptions = {},
   ) {
     this.defaultTimeZone = opts.defaultTimeZone ?? 'UTC';
-    this.batchSize = opts.batchSize ?? 200;
+    this.batchSize = opts.batchSize ?? 500;
   }
 
   // ------------------------------------------------------------------ events
 
   async onEvents(trx: Trx, workspaceId: string, events: { event: IncomingEvent; profileId: string }[], merges: Merge[]): Promise<void> {
     const now = this.clock.now();
-    for (const m of merges) if (!m.absorbedIsNew) await this.moveRuns(trx, workspaceId, m.survivorId, m.absorbedId, now);
+    const ledger = new RunLedger(trx);
+    for (const m of merges) if (!m.absorbedIsNew) await this.moveRuns(trx, ledger, workspaceId, m.survivorId, m.absorbedId, now);
+    await ledger.flush();
 
     const active = await this.journeys.list(trx, workspaceId);
     const tracks = events.filter((e) => e.event.type === 'track' && e.event.event !== null);
@@ -74,6 +77,7 @@ export class Engine {
       .where('event_name', 'in', names)
       .execute();
     if (listeners.length === 0 && !names.some((n) => triggerNames.has(n))) return;
+    await ledger.load(listeners.map((l) => l.run_id));
 
     const profiles = await loadProfiles(trx, workspaceId, profileIds);
     const outgoing: Outgoing[] = [];
@@ -86,6 +90,7 @@ export class Engine {
       const ev: EventLike = { name: event.event, properties: event.properties, timestamp: event.timestamp };
       if (changed.has(profileId)) {
         // Runs created or advanced by earlier events of this batch may listen for this one.
+        await ledger.flush();
         const fresh = await trx.selectFrom('waits').selectAll().where('profile_id', '=', profileId).where('event_name', 'in', names).execute();
         for (const f of fresh) if (!listeners.some((l) => l.id === f.id)) listeners.push(f);
         changed.delete(profileId);
@@ -99,14 +104,15 @@ export class Engine {
       mine.sort((a, b) => (order[a.kind] ?? 9) - (order[b.kind] ?? 9));
       for (const l of mine) {
         handled.add(l.id);
-        await this.onListener(trx, l, ev, event, profile, now, outgoing);
+        await this.onListener(trx, ledger, l, ev, event, profile, now, outgoing);
         changed.add(profileId);
       }
       for (const j of active) {
         if (j.spec.trigger.event !== event.event) continue;
-        if (await this.maybeEnter(trx, workspaceId, j.journeyId, j.version, j.spec, event, ev, profile, now, outgoing)) changed.add(profileId);
+        if (await this.maybeEnter(trx, ledger, workspaceId, j.journeyId, j.version, j.spec, event, ev, profile, now, outgoing)) changed.add(profileId);
       }
     }
+    await ledger.flush();
     await this.gate.record(trx, outgoing, now);
   }
 
@@ -123,6 +129,7 @@ export class Engine {
 
   private async maybeEnter(
     trx: Trx,
+    ledger: RunLedger,
     workspaceId: string,
     journeyId: string,
     version: number,
@@ -136,13 +143,15 @@ export class Engine {
     const ctx = this.conditionContext(trx, workspaceId, profile, now, ev);
     if (spec.trigger.where && !(await evaluate(spec.trigger.where, ctx))) return false;
     if (spec.audience && !(await evaluate(spec.audience, { ...ctx, event: undefined }))) return false;
-    const previous = await trx
-      .selectFrom('runs')
-      .select(['entered_at', 'entry_key'])
-      .where('profile_id', '=', profile.state.id)
-      .where('journey_id', '=', journeyId)
-      .orderBy('entered_at', 'desc')
-      .execute();
+    const previous = [
+      ...ledger.unwrittenRuns(profile.state.id, journeyId),
+      ...(await trx
+        .selectFrom('runs')
+        .select(['entered_at', 'entry_key'])
+        .where('profile_id', '=', profile.state.id)
+        .where('journey_id', '=', journeyId)
+        .execute()),
+    ].sort((a, b) => b.entered_at - a.entered_at);
     let entryKey: string | null = null;
     const entry = spec.entry;
     if (entry.mode === 'once' && previous.length > 0) return false;
@@ -175,8 +184,8 @@ export class Engine {
       visits: '{}',
       updated_at: at,
     };
-    await trx.insertInto('runs').values(row).execute();
-    await record(trx, row, '$entry', 'entry', row.holdout ? 'entered (holdout)' : 'entered', now, { event: ev.name, messageId: event.messageId });
+    ledger.putRun(row, true);
+    record(ledger, row, '$entry', 'entry', row.holdout ? 'entered (holdout)' : 'entered', now, { event: ev.name, messageId: event.messageId });
     const listenerRows: WaitTable[] = [];
     if (spec.goal && row.goal_deadline !== null) {
       listenerRows.push({ id: newId('wait', at), workspace_id: workspaceId, run_id: row.id, journey_id: journeyId, profile_id: row.profile_id, step: '$goal', kind: 'goal', event_name: spec.goal.event, due_at: row.goal_deadline, created_at: at });
@@ -184,13 +193,13 @@ export class Engine {
     spec.exit_when.forEach((x, i) => {
       listenerRows.push({ id: newId('wait', at), workspace_id: workspaceId, run_id: row.id, journey_id: journeyId, profile_id: row.profile_id, step: `$exit.${i}`, kind: 'exit', event_name: x.event, due_at: null, created_at: at });
     });
-    if (listenerRows.length > 0) await trx.insertInto('waits').values(listenerRows).execute();
+    ledger.addWaits(listenerRows);
     const first = Object.keys(spec.steps)[0];
-    await this.advance(trx, row, spec, profile, now, first ? [first] : [], outgoing);
+    await this.advance(trx, ledger, row, spec, profile, now, first ? [first] : [], outgoing);
     return true;
   }
 
-  private async advance(trx: Db, row: RunTable, spec: JourneySpec, profile: LoadedProfile, now: Date, start: string[], outgoing: Outgoing[]): Promise<RunTable> {
+  private async advance(trx: Db, ledger: RunLedger, row: RunTable, spec: JourneySpec, profile: LoadedProfile, now: Date, start: string[], outgoing: Outgoing[]): Promise<RunTable> {
     const visits = visitsOf(row);
     const input: WalkInput = {
       spec,
@@ -208,31 +217,32 @@ export class Engine {
       profile.state = result.profile;
       await saveProfile(trx, row.workspace_id, result.profile);
     }
-    return applyWalk(trx, row, spec, result, now, visits, profile, outgoing);
+    return applyWalk(ledger, row, spec, result, now, visits, profile, outgoing);
   }
 
-  private async onListener(trx: Trx, l: WaitTable, ev: EventLike, event: IncomingEvent, profile: LoadedProfile, now: Date, outgoing: Outgoing[]): Promise<void> {
-    const row = await trx.selectFrom('runs').selectAll().where('id', '=', l.run_id).executeTakeFirst();
-    if (!row) return;
+  private async onListener(trx: Trx, ledger: RunLedger, l: WaitTable, ev: EventLike, event: IncomingEvent, profile: LoadedProfile, now: Date, outgoing: Outgoing[]): Promise<void> {
+    const row = await ledger.run(l.run_id);
+    // Gone when an earlier event of this step ended the run or fired this listener.
+    if (!row || !ledger.hasWait(row.id, l.id)) return;
     const spec = await loadVersion(trx, row.journey_id, row.version);
     const ctx = this.conditionContext(trx, row.workspace_id, profile, now, ev, new Date(row.entered_at));
     if (l.kind === 'exit') {
       const rule = spec.exit_when[Number(l.step.split('.')[1])];
       if (rule?.where && !(await evaluate(rule.where, ctx))) return;
-      await record(trx, row, l.step, 'exit', 'exited', now, { event: ev.name, messageId: event.messageId });
-      await endRun(trx, row, 'exited', `exit event ${ev.name}`, now);
+      record(ledger, row, l.step, 'exit', 'exited', now, { event: ev.name, messageId: event.messageId });
+      endRun(ledger, row, 'exited', `exit event ${ev.name}`, now);
       return;
     }
     if (l.kind === 'goal') {
       const goal = spec.goal;
       if (!goal || (goal.where && !(await evaluate(goal.where, ctx)))) return;
-      await trx.deleteFrom('waits').where('id', '=', l.id).execute();
-      await record(trx, row, '$goal', 'goal', 'converted', now, { event: ev.name, messageId: event.messageId });
+      ledger.deleteWait(row.id, l.id);
+      record(ledger, row, '$goal', 'goal', 'converted', now, { event: ev.name, messageId: event.messageId });
       const converted = { ...row, converted_at: now.getTime() };
-      await trx.updateTable('runs').set({ converted_at: converted.converted_at }).where('id', '=', row.id).execute();
+      ledger.putRun(converted);
       const finished = row.status === 'completed';
       if (goal.on_reach === 'exit' || finished) {
-        await endRun(trx, converted, 'converted', `goal ${goal.event} reached`, now);
+        endRun(ledger, converted, 'converted', `goal ${goal.event} reached`, now);
       }
       return;
     }
@@ -240,14 +250,14 @@ export class Engine {
       const step = spec.steps[l.step];
       if (!step || step.type !== 'wait_for') return;
       if (step.wait_for.where && !(await evaluate(step.wait_for.where, ctx))) return;
-      await trx.deleteFrom('waits').where('id', '=', l.id).execute();
-      await record(trx, row, l.step, 'wait_for', 'event_received', now, { event: ev.name, messageId: event.messageId });
-      await this.advance(trx, { ...row, status: 'active' }, spec, profile, now, step.onEvent, outgoing);
+      ledger.deleteWait(row.id, l.id);
+      record(ledger, row, l.step, 'wait_for', 'event_received', now, { event: ev.name, messageId: event.messageId });
+      await this.advance(trx, ledger, { ...row, status: 'active' }, spec, profile, now, step.onEvent, outgoing);
     }
   }
 
   /** After a merge: the absorbed profile's runs, waits and messages belong to the survivor; one run per journey continues. */
-  private async moveRuns(trx: Trx, workspaceId: string, survivorId: string, absorbedId: string, now: Date): Promise<void> {
+  private async moveRuns(trx: Trx, ledger: RunLedger, workspaceId: string, survivorId: string, absorbedId: string, now: Date): Promise<void> {
     for (const table of ['runs', 'waits', 'messages'] as const) {
       await trx.updateTable(table).set({ profile_id: survivorId }).where('workspace_id', '=', workspaceId).where('profile_id', '=', absorbedId).execute();
     }
@@ -260,14 +270,15 @@ export class Engine {
       .orderBy('id')
       .execute();
     const seen = new Set<string>();
+    await ledger.load(open.map((r) => r.id));
     for (const r of open) {
       if (!seen.has(r.journey_id)) {
         seen.add(r.journey_id);
         continue;
       }
       // The run that entered first continues; the later duplicate ends.
-      await record(trx, r, '$merge', 'merge', 'exited', now, { survivor: survivorId, absorbed: absorbedId });
-      await endRun(trx, r, 'exited', 'merged: the customer already had an earlier run of this journey', now);
+      record(ledger, r, '$merge', 'merge', 'exited', now, { survivor: survivorId, absorbed: absorbedId });
+      endRun(ledger, r, 'exited', 'merged: the customer already had an earlier run of this journey', now);
     }
   }
 
@@ -292,34 +303,41 @@ export class Engine {
       const profiles = new Map<string, LoadedProfile>();
       for (const [ws, ids] of byWorkspace) for (const [id, p] of await loadProfiles(trx, ws, [...new Set(ids)])) profiles.set(id, p);
       const outgoing: Outgoing[] = [];
-      for (const d of due) await this.fire(trx, d, profiles, now, outgoing);
+      const ledger = new RunLedger(trx);
+      await ledger.load(due.map((d) => d.run_id));
+      for (const d of due) await this.fire(trx, ledger, d, profiles, now, outgoing);
+      await ledger.flush();
       await this.gate.record(trx, outgoing, now);
       return due.length;
     });
   }
 
-  private async fire(trx: Trx, w: WaitTable, profiles: Map<string, LoadedProfile>, now: Date, outgoing: Outgoing[]): Promise<void> {
+  private async fire(trx: Trx, ledger: RunLedger, w: WaitTable, profiles: Map<string, LoadedProfile>, now: Date, outgoing: Outgoing[]): Promise<void> {
     const at = now;
-    const deleted = await trx.deleteFrom('waits').where('id', '=', w.id).executeTakeFirst();
-    if (Number(deleted.numDeletedRows) === 0) return;
-    const row = await trx.selectFrom('runs').selectAll().where('id', '=', w.run_id).executeTakeFirst();
+    const row = await ledger.run(w.run_id);
+    if (!row) {
+      await trx.deleteFrom('waits').where('id', '=', w.id).execute(); // an orphan: never fire it again
+      return;
+    }
+    // False when an earlier timer of this batch ended the run (and cleared its waits).
+    if (!ledger.deleteWait(w.run_id, w.id)) return;
     const profile = profiles.get(w.profile_id);
-    if (!row || !profile) return;
+    if (!profile) return;
     const spec = await loadVersion(trx, row.journey_id, row.version);
     if (w.kind === 'goal') {
-      await record(trx, row, '$goal', 'goal', 'window closed', at);
+      record(ledger, row, '$goal', 'goal', 'window closed', at);
       return;
     }
     const step = spec.steps[w.step];
     if (!step) return;
     if (w.kind === 'wait' && step.type === 'wait') {
-      await record(trx, row, w.step, 'wait', 'resumed', at);
-      await this.advance(trx, { ...row, status: 'active' }, spec, profile, at, step.next, outgoing);
+      record(ledger, row, w.step, 'wait', 'resumed', at);
+      await this.advance(trx, ledger, { ...row, status: 'active' }, spec, profile, at, step.next, outgoing);
     } else if (w.kind === 'wait_for' && step.type === 'wait_for') {
-      await record(trx, row, w.step, 'wait_for', 'timed_out', at);
-      await this.advance(trx, { ...row, status: 'active' }, spec, profile, at, step.onTimeout, outgoing);
+      record(ledger, row, w.step, 'wait_for', 'timed_out', at);
+      await this.advance(trx, ledger, { ...row, status: 'active' }, spec, profile, at, step.onTimeout, outgoing);
     } else {
-      await settleStatus(trx, row, at);
+      settleStatus(ledger, row, at);
     }
   }
 

@@ -10,6 +10,8 @@ import { addDuration } from '../core/time.js';
 import { chooseChannel, type Category } from '../core/reach.js';
 import { renderContent, type TemplateVars } from '../core/render.js';
 import type { Channel } from '../core/types.js';
+import type { Insertable } from 'kysely';
+import type { MessageTable } from '../store/schema.js';
 import type { SettingsCache } from '../store/settings.js';
 import { historyOf, type Db, type LoadedProfile } from './run-store.js';
 
@@ -59,6 +61,9 @@ export function apiMessageId(workspaceId: string, idempotencyKey: string | null,
   return `msg_${createHash('sha256').update(`api\u0000${workspaceId}\u0000${idempotencyKey}`).digest('hex').slice(0, 32)}`;
 }
 
+/** Every row of a multi-row insert names every column (SQLite has no DEFAULT in VALUES). */
+const UNSET = { provider: null, to_address: null, content: null, decision: null, queued_at: null, fallback_of: null, pending: null, not_before: null, attempts: 0 } as const;
+
 const workspaceStatsCache = new Map<string, { at: number; stats: Partial<Record<Channel, EngagementStats>> }>();
 
 export class Gate {
@@ -68,12 +73,26 @@ export class Gate {
   async record(db: Db, items: Outgoing[], now: Date): Promise<Recorded[]> {
     const out: Recorded[] = [];
     const byProfile = new Map<string, Outgoing[]>();
-    for (const i of items) byProfile.set(i.profile.state.id, [...(byProfile.get(i.profile.state.id) ?? []), i]);
-    for (const group of byProfile.values()) out.push(...(await this.recordCustomer(db, group, now)));
+    for (const i of items) {
+      const group = byProfile.get(i.profile.state.id);
+      if (group) group.push(i);
+      else byProfile.set(i.profile.state.id, [i]);
+    }
+    // New ledger rows are written together at the end: nothing below reads another customer's new rows.
+    const inserts: Insertable<MessageTable>[] = [];
+    for (const group of byProfile.values()) out.push(...(await this.recordCustomer(db, group, now, inserts)));
+    for (let i = 0; i < inserts.length; i += 400) {
+      await db
+        .insertInto('messages')
+        .values(inserts.slice(i, i + 400).map((r) => ({ ...UNSET, ...r })))
+        .onConflict((oc) => oc.column('id').doNothing())
+        .execute();
+    }
     return out;
   }
 
-  private async recordCustomer(db: Db, items: Outgoing[], now: Date): Promise<Recorded[]> {
+  private async recordCustomer(db: Db, items: Outgoing[], now: Date, inserts: Insertable<MessageTable>[]): Promise<Recorded[]> {
+    const write = (item: Outgoing, o: Outcome, at: Date) => writeMessage(db, item, o, at, inserts);
     const { workspaceId, profile } = items[0];
     const settings = await this.settings.get(db, workspaceId);
     const zone = profile.state.timezone ?? settings.timezone;
@@ -94,7 +113,7 @@ export class Gate {
     for (const item of ordered) {
       if (item.holdout) {
         const reason = 'holdout: this customer is in the journey holdout group';
-        await write(db, item, { status: 'suppressed', channel: null, address: null, provider: null, content: null, notBefore: null, reason, decision: { outcome: 'suppress', rule: 'holdout', reason } }, now);
+        await write(item, { status: 'suppressed', channel: null, address: null, provider: null, content: null, notBefore: null, reason, decision: { outcome: 'suppress', rule: 'holdout', reason } }, now);
         out.push({ id: item.id, status: 'suppressed', decision: { outcome: 'suppress', rule: 'holdout', reason } });
         continue;
       }
@@ -103,19 +122,19 @@ export class Gate {
         const rendered = renderContent(item.templates[decision.channel] as Record<string, unknown>, item.vars);
         if (!rendered.ok) {
           const failed = { outcome: 'fail' as const, rule: 'template', reason: rendered.reason };
-          await write(db, item, { status: 'failed', channel: decision.channel, address: decision.address, provider: decision.provider, content: null, notBefore: null, reason: rendered.reason, decision: { ...decision, ...failed } }, now);
+          await write(item, { status: 'failed', channel: decision.channel, address: decision.address, provider: decision.provider, content: null, notBefore: null, reason: rendered.reason, decision: { ...decision, ...failed } }, now);
           out.push({ id: item.id, status: 'failed', decision: failed });
           continue;
         }
         history.push({ at: now, channel: decision.channel, category: item.request.category, tags: item.request.tags });
-        await write(db, item, { status: 'queued', channel: decision.channel, address: decision.address, provider: decision.provider, content: rendered.value, notBefore: null, reason: decision.reason, decision }, now);
-        await holdNextHop(db, item, now);
+        await write(item, { status: 'queued', channel: decision.channel, address: decision.address, provider: decision.provider, content: rendered.value, notBefore: null, reason: decision.reason, decision }, now);
+        holdNextHop(item, now, inserts);
         out.push({ id: item.id, status: 'queued', decision });
       } else if (decision.outcome === 'defer') {
-        await write(db, item, { status: 'deferred', channel: null, address: null, provider: null, content: null, notBefore: decision.deferUntil, reason: decision.reason, decision }, now);
+        await write(item, { status: 'deferred', channel: null, address: null, provider: null, content: null, notBefore: decision.deferUntil, reason: decision.reason, decision }, now);
         out.push({ id: item.id, status: 'deferred', decision });
       } else {
-        await write(db, item, { status: 'suppressed', channel: null, address: null, provider: null, content: null, notBefore: null, reason: decision.reason, decision }, now);
+        await write(item, { status: 'suppressed', channel: null, address: null, provider: null, content: null, notBefore: null, reason: decision.reason, decision }, now);
         out.push({ id: item.id, status: 'suppressed', decision });
       }
     }
@@ -138,7 +157,7 @@ interface Outcome {
  * After a message goes out, its next escalation hop waits as a `held` message: until `after` for
  * delivery and engagement conditions, or until the message fails for `failed`.
  */
-async function holdNextHop(db: Db, item: Outgoing, now: Date): Promise<void> {
+function holdNextHop(item: Outgoing, now: Date, inserts: Insertable<MessageTable>[]): void {
   const [hop, ...rest] = item.request.fallback;
   if (!hop) return;
   const at = now.getTime();
@@ -150,42 +169,39 @@ async function holdNextHop(db: Db, item: Outgoing, now: Date): Promise<void> {
   };
   const notBefore = hop.when === 'failed' || hop.after === undefined ? null : addDuration(now, hop.after).getTime();
   const why = hop.when === 'failed' ? `if ${item.id} fails` : `if ${item.id} is ${hop.when.replace('_', ' ')} by ${new Date(notBefore ?? at).toISOString()}`;
-  await db
-    .insertInto('messages')
-    .values({
-      id: `${item.id}.${item.request.fallback.length}`,
-      workspace_id: item.workspaceId,
-      profile_id: item.profile.state.id,
-      run_id: item.run?.id ?? null,
-      journey_id: item.run?.journeyId ?? null,
-      journey_key: item.run?.journeyKey ?? null,
-      version: item.run?.version ?? null,
-      step: item.run?.stepId ?? null,
-      category: item.request.category,
-      priority: item.request.priority,
-      tags: JSON.stringify(item.request.tags),
-      topic: item.request.topic ?? null,
-      message_type: item.request.type ?? null,
-      override_caps: item.request.overrideCaps ? 1 : 0,
-      idempotency_key: null,
-      source: item.source,
-      status: 'held',
-      channel: hop.channel,
-      reason: `fallback to ${hop.channel} ${why}`,
-      not_before: notBefore,
-      pending: JSON.stringify(held),
-      fallback_of: item.id,
-      created_at: at,
-      updated_at: at,
-      sent_at: null,
-      lease_until: null,
-      provider_message_id: null,
-    })
-    .onConflict((oc) => oc.column('id').doNothing())
-    .execute();
+  inserts.push({
+    id: `${item.id}.${item.request.fallback.length}`,
+    workspace_id: item.workspaceId,
+    profile_id: item.profile.state.id,
+    run_id: item.run?.id ?? null,
+    journey_id: item.run?.journeyId ?? null,
+    journey_key: item.run?.journeyKey ?? null,
+    version: item.run?.version ?? null,
+    step: item.run?.stepId ?? null,
+    category: item.request.category,
+    priority: item.request.priority,
+    tags: JSON.stringify(item.request.tags),
+    topic: item.request.topic ?? null,
+    message_type: item.request.type ?? null,
+    override_caps: item.request.overrideCaps ? 1 : 0,
+    idempotency_key: null,
+    source: item.source,
+    status: 'held',
+    channel: hop.channel,
+    reason: `fallback to ${hop.channel} ${why}`,
+    not_before: notBefore,
+    pending: JSON.stringify(held),
+    fallback_of: item.id,
+    created_at: at,
+    updated_at: at,
+    sent_at: null,
+    lease_until: null,
+    provider_message_id: null,
+  });
 }
 
-async function write(db: Db, item: Outgoing, o: Outcome, now: Date): Promise<void> {
+/** Updates a message that already has a row now; a new one joins `inserts`. */
+async function writeMessage(db: Db, item: Outgoing, o: Outcome, now: Date, inserts: Insertable<MessageTable>[]): Promise<void> {
   const at = now.getTime();
   const decision = JSON.stringify({ ...(o.decision as object), ...(item.fallback ? { fallbackOf: item.fallback.of, fallbackBecause: item.fallback.because } : {}), decidedAt: now.toISOString() });
   const pending = o.status === 'deferred' ? JSON.stringify({ templates: item.templates, vars: item.vars, request: item.request }) : null;
@@ -206,33 +222,29 @@ async function write(db: Db, item: Outgoing, o: Outcome, now: Date): Promise<voi
     await db.updateTable('messages').set(common).where('id', '=', item.id).execute();
     return;
   }
-  await db
-    .insertInto('messages')
-    .values({
-      id: item.id,
-      workspace_id: item.workspaceId,
-      profile_id: item.profile.state.id,
-      run_id: item.run?.id ?? null,
-      journey_id: item.run?.journeyId ?? null,
-      journey_key: item.run?.journeyKey ?? null,
-      version: item.run?.version ?? null,
-      step: item.run?.stepId ?? null,
-      category: item.request.category,
-      priority: item.request.priority,
-      tags: JSON.stringify(item.request.tags),
-      topic: item.request.topic ?? null,
-      message_type: item.request.type ?? null,
-      override_caps: item.request.overrideCaps ? 1 : 0,
-      idempotency_key: item.idempotencyKey,
-      source: item.source,
-      created_at: at,
-      sent_at: null,
-      lease_until: null,
-      provider_message_id: null,
-      ...common,
-    })
-    .onConflict((oc) => oc.column('id').doNothing())
-    .execute();
+  inserts.push({
+    id: item.id,
+    workspace_id: item.workspaceId,
+    profile_id: item.profile.state.id,
+    run_id: item.run?.id ?? null,
+    journey_id: item.run?.journeyId ?? null,
+    journey_key: item.run?.journeyKey ?? null,
+    version: item.run?.version ?? null,
+    step: item.run?.stepId ?? null,
+    category: item.request.category,
+    priority: item.request.priority,
+    tags: JSON.stringify(item.request.tags),
+    topic: item.request.topic ?? null,
+    message_type: item.request.type ?? null,
+    override_caps: item.request.overrideCaps ? 1 : 0,
+    idempotency_key: item.idempotencyKey,
+    source: item.source,
+    created_at: at,
+    sent_at: null,
+    lease_until: null,
+    provider_message_id: null,
+    ...common,
+  });
 }
 
 /** Messages that count against caps: queued, being sent or sent, within the longest cap window. */
@@ -264,8 +276,8 @@ async function holdingRules(db: Db, workspaceId: string, profile: LoadedProfile,
   return out;
 }
 
-const DELIVERED = ['delivered', 'opened', 'clicked'];
-const ENGAGED = ['opened', 'clicked'];
+const DELIVERED = ['delivered', 'opened', 'clicked', 'replied'];
+const ENGAGED = ['opened', 'clicked', 'replied'];
 
 async function customerStats(db: Db, profileId: string): Promise<Partial<Record<Channel, EngagementStats>>> {
   const rows = await db.selectFrom('messages').select(['channel', 'status']).where('profile_id', '=', profileId).where('status', 'in', DELIVERED).execute();

@@ -8,6 +8,7 @@ import type { Outgoing } from './gate.js';
 import { newId } from '../lib/ids.js';
 import { profileFromRow, profileToRow } from '../store/rows.js';
 import type { Database, RunTable } from '../store/schema.js';
+import type { RunLedger } from './run-ledger.js';
 
 // Database side of runs: loading what the interpreter needs and applying what it decided, always inside
 // the caller's transaction (the customer's serialized step).
@@ -112,8 +113,8 @@ export function visitsOf(row: RunTable): Map<string, number> {
  * Writes a walk's decisions: history, waits and the run's new status. Its messages join `outgoing`, which
  * the send gate decides together, by priority, at the end of the customer's step.
  */
-export async function applyWalk(
-  db: Db,
+export function applyWalk(
+  ledger: RunLedger,
   row: RunTable,
   spec: JourneySpec,
   result: WalkResult,
@@ -121,69 +122,60 @@ export async function applyWalk(
   visits: Map<string, number>,
   profile: LoadedProfile,
   outgoing: Outgoing[],
-): Promise<RunTable> {
+): RunTable {
   const at = now.getTime();
-  for (const r of result.records) visits.set(r.stepId, (visits.get(r.stepId) ?? 0) + 1);
-  if (result.records.length > 0) {
-    await db
-      .insertInto('run_steps')
-      .values(result.records.map((r) => ({ workspace_id: row.workspace_id, run_id: row.id, step: r.stepId, type: r.type, at, outcome: r.outcome, detail: r.detail ? JSON.stringify(r.detail) : null })))
-      .execute();
+  for (const r of result.records) {
+    visits.set(r.stepId, (visits.get(r.stepId) ?? 0) + 1);
+    ledger.step({ workspace_id: row.workspace_id, run_id: row.id, step: r.stepId, type: r.type, at, outcome: r.outcome, detail: r.detail ? JSON.stringify(r.detail) : null });
   }
-  for (const m of result.messages) {
-    outgoing.push({
-      id: messageId(row.id, m.stepId, m.attempt),
-      workspaceId: row.workspace_id,
-      profile,
-      run: { id: row.id, journeyId: row.journey_id, journeyKey: row.journey_key, version: row.version, stepId: m.stepId },
-      request: m.request,
-      templates: m.templates,
-      vars: templateVars({ spec, run: runInfo(row, spec), profile: profile.state }),
-      holdout: row.holdout === 1,
-      createdAt: at,
-      source: 'journey',
-      idempotencyKey: null,
-      existing: false,
-    });
+  if (result.messages.length > 0) {
+    const vars = templateVars({ spec, run: runInfo(row, spec), profile: profile.state });
+    for (const m of result.messages) {
+      outgoing.push({
+        id: messageId(row.id, m.stepId, m.attempt),
+        workspaceId: row.workspace_id,
+        profile,
+        run: { id: row.id, journeyId: row.journey_id, journeyKey: row.journey_key, version: row.version, stepId: m.stepId },
+        request: m.request,
+        templates: m.templates,
+        vars,
+        holdout: row.holdout === 1,
+        createdAt: at,
+        source: 'journey',
+        idempotencyKey: null,
+        existing: false,
+      });
+    }
   }
   if (result.waits.length > 0 && result.exit === null) {
-    await db
-      .insertInto('waits')
-      .values(
-        result.waits.map((w) => ({
-          id: newId('wait', at),
-          workspace_id: row.workspace_id,
-          run_id: row.id,
-          journey_id: row.journey_id,
-          profile_id: row.profile_id,
-          step: w.stepId,
-          kind: w.kind,
-          event_name: w.eventName,
-          due_at: w.dueAt.getTime(),
-          created_at: at,
-        })),
-      )
-      .execute();
+    ledger.addWaits(
+      result.waits.map((w) => ({
+        id: newId('wait', at),
+        workspace_id: row.workspace_id,
+        run_id: row.id,
+        journey_id: row.journey_id,
+        profile_id: row.profile_id,
+        step: w.stepId,
+        kind: w.kind,
+        event_name: w.eventName,
+        due_at: w.dueAt.getTime(),
+        created_at: at,
+      })),
+    );
   }
-  if (result.exit !== null) return endRun(db, row, 'exited', result.exit, now, visits);
-  return settleStatus(db, { ...row, visits: JSON.stringify(Object.fromEntries(visits)) }, now);
+  if (result.exit !== null) return endRun(ledger, row, 'exited', result.exit, now, visits);
+  return settleStatus(ledger, { ...row, visits: JSON.stringify(Object.fromEntries(visits)) }, now);
 }
 
 /** waiting while any path waits; completed when none does (its goal may still be tracked). */
-export async function settleStatus(db: Db, row: RunTable, now: Date): Promise<RunTable> {
-  const pending = await db
-    .selectFrom('waits')
-    .select('kind')
-    .where('run_id', '=', row.id)
-    .where('kind', 'in', ['wait', 'wait_for'])
-    .limit(1)
-    .execute();
+export function settleStatus(ledger: RunLedger, row: RunTable, now: Date): RunTable {
+  const pending = ledger.waitsOf(row.id).some((w) => w.kind === 'wait' || w.kind === 'wait_for');
   const ended = row.status === 'converted' || row.status === 'exited' || row.status === 'completed';
   let status = row.status;
   let endedAt = row.ended_at;
   let endReason = row.end_reason;
   if (!ended) {
-    if (pending.length > 0) status = 'waiting';
+    if (pending) status = 'waiting';
     else {
       status = row.converted_at !== null ? 'converted' : 'completed';
       endedAt = now.getTime();
@@ -191,17 +183,13 @@ export async function settleStatus(db: Db, row: RunTable, now: Date): Promise<Ru
     }
   }
   const next = { ...row, status, ended_at: endedAt, end_reason: endReason, updated_at: now.getTime() };
-  await db
-    .updateTable('runs')
-    .set({ status, ended_at: endedAt, end_reason: endReason, visits: next.visits, updated_at: next.updated_at })
-    .where('id', '=', row.id)
-    .execute();
+  ledger.putRun(next);
   return next;
 }
 
 /** Ends a run now: no more steps, no more listeners (the goal included). */
-export async function endRun(db: Db, row: RunTable, status: 'exited' | 'converted', reason: string, now: Date, visits?: Map<string, number>): Promise<RunTable> {
-  await db.deleteFrom('waits').where('run_id', '=', row.id).execute();
+export function endRun(ledger: RunLedger, row: RunTable, status: 'exited' | 'converted', reason: string, now: Date, visits?: Map<string, number>): RunTable {
+  ledger.deleteWaitsOf(row.id);
   const at = now.getTime();
   const next: RunTable = {
     ...row,
@@ -211,17 +199,10 @@ export async function endRun(db: Db, row: RunTable, status: 'exited' | 'converte
     updated_at: at,
     visits: visits ? JSON.stringify(Object.fromEntries(visits)) : row.visits,
   };
-  await db
-    .updateTable('runs')
-    .set({ status, ended_at: next.ended_at, end_reason: reason, updated_at: at, visits: next.visits, converted_at: next.converted_at })
-    .where('id', '=', row.id)
-    .execute();
+  ledger.putRun(next);
   return next;
 }
 
-export async function record(db: Db, row: RunTable, step: string, type: string, outcome: string, now: Date, detail?: Record<string, unknown>): Promise<void> {
-  await db
-    .insertInto('run_steps')
-    .values({ workspace_id: row.workspace_id, run_id: row.id, step, type, at: now.getTime(), outcome, detail: detail ? JSON.stringify(detail) : null })
-    .execute();
+export function record(ledger: RunLedger, row: RunTable, step: string, type: string, outcome: string, now: Date, detail?: Record<string, unknown>): void {
+  ledger.step({ workspace_id: row.workspace_id, run_id: row.id, step, type, at: now.getTime(), outcome, detail: detail ? JSON.stringify(detail) : null });
 }

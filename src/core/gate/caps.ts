@@ -27,6 +27,7 @@
 // `suppress` rule that reopens sooner.
 
 import { DateTime } from 'luxon';
+import { zoneFor } from '../zone.js';
 import type { Duration } from 'luxon';
 import type { Category } from '../reach.js';
 import { isValidTimeZone, parseDuration } from '../time.js';
@@ -89,7 +90,7 @@ function rollingMs(rule: CapRule, rolling: string): number {
 /** The calendar window containing `now` in `zone`: [start, end) as epoch ms. */
 export function calendarWindow(unit: 'day' | 'week', now: Date, zone: string): { start: Date; end: Date } {
   checkZone(zone);
-  const local = DateTime.fromJSDate(now, { zone });
+  const local = DateTime.fromJSDate(now, { zone: zoneFor(zone) });
   if (!local.isValid) throw new RangeError('invalid date');
   const start = local.startOf(unit);
   let end = start.plus(unit === 'day' ? { days: 1 } : { weeks: 1 }).startOf(unit);

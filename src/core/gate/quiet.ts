@@ -10,6 +10,7 @@
 // local time is outside the window.
 
 import { DateTime } from 'luxon';
+import { zoneFor, offsetOf } from '../zone.js';
 import { isValidTimeZone, nextLocalTime } from '../time.js';
 import type { Channel } from '../types.js';
 import type { GateSettings, QuietWindow } from './settings.js';
@@ -32,12 +33,12 @@ export function quietWindowFor(settings: QuietSettings, channel: Channel): Quiet
 
 /** Is the local time of `ms` in `zone` inside the window? (start inclusive, end exclusive) */
 function inWindow(ms: number, start: number, end: number, zone: string): boolean {
-  const local = DateTime.fromMillis(ms, { zone });
+  const local = DateTime.fromMillis(ms, { zone: zoneFor(zone) });
   const m = local.hour * 60 + local.minute + (local.second * 1000 + local.millisecond) / 60_000;
   return start < end ? m >= start && m < end : m >= start || m < end;
 }
 
-const offsetAt = (ms: number, zone: string): number => DateTime.fromMillis(ms, { zone }).offset;
+const offsetAt = (ms: number, zone: string): number => offsetOf(ms, zone);
 
 /**
  * If `now` falls in quiet hours for this channel in `zone`, the end of the quiet period (always after
@@ -55,7 +56,7 @@ export function quietUntil(settings: QuietSettings, channel: Channel, now: Date,
   if (start === end) return null;
 
   const localMinute = (ms: number): number => {
-    const l = DateTime.fromMillis(ms, { zone });
+    const l = DateTime.fromMillis(ms, { zone: zoneFor(zone) });
     return l.hour * 60 + l.minute;
   };
   let at = nowMs; // the candidate end of the quiet period (quiet as long as it is inside the window)

@@ -1,0 +1,128 @@
+import type { Insertable } from 'kysely';
+import type { Db } from './run-store.js';
+import type { RunStepTable, RunTable, WaitTable } from '../store/schema.js';
+
+// The runs, waits and step history that one engine transaction touches, kept in memory and written back
+// in a few multi-row statements at `flush`. One fired timer used to cost about seven single-row
+// statements (delete the wait, load the run, look for pending waits, insert history, insert waits, update
+// the run); a batch of 200 timers now costs a handful. Reads of runs and their waits go through the
+// ledger, so the engine always sees its own unflushed writes.
+
+/** Rows per multi-row statement: well under SQLite's and PostgreSQL's bound-parameter limits. */
+const CHUNK = 400;
+
+export class RunLedger {
+  private readonly runs = new Map<string, RunTable>();
+  /** Every wait of each loaded run, by run id: what the database holds plus this ledger's changes. */
+  private readonly waitsByRun = new Map<string, Map<string, WaitTable>>();
+  private readonly dirtyRuns = new Set<string>();
+  private readonly newWaits = new Map<string, WaitTable>();
+  private readonly goneWaits = new Set<string>();
+  private steps: Insertable<RunStepTable>[] = [];
+
+  constructor(private readonly db: Db) {}
+
+  /** Loads runs and all their waits in two queries; runs already known are kept as they are. */
+  async load(runIds: Iterable<string>): Promise<void> {
+    const missing = [...new Set(runIds)].filter((id) => !this.runs.has(id));
+    for (let i = 0; i < missing.length; i += CHUNK) {
+      const ids = missing.slice(i, i + CHUNK);
+      const rows = await this.db.selectFrom('runs').selectAll().where('id', 'in', ids).execute();
+      for (const r of rows) {
+        this.runs.set(r.id, r);
+        this.waitsByRun.set(r.id, new Map());
+      }
+      const waits = await this.db.selectFrom('waits').selectAll().where('run_id', 'in', ids).execute();
+      for (const w of waits) if (!this.goneWaits.has(w.id)) this.waitsByRun.get(w.run_id)?.set(w.id, w);
+    }
+  }
+
+  async run(id: string): Promise<RunTable | undefined> {
+    if (!this.runs.has(id)) await this.load([id]);
+    return this.runs.get(id);
+  }
+
+  /** Runs of this customer and journey created in this ledger and not yet written. */
+  unwrittenRuns(profileId: string, journeyId: string): RunTable[] {
+    const out: RunTable[] = [];
+    for (const id of this.dirtyRuns) {
+      const r = this.runs.get(id)!;
+      if (r.profile_id === profileId && r.journey_id === journeyId) out.push(r);
+    }
+    return out;
+  }
+
+  /** Records a run's new state (or a new run), written at flush. */
+  putRun(row: RunTable, isNew = false): void {
+    this.runs.set(row.id, row);
+    if (isNew) this.waitsByRun.set(row.id, new Map());
+    this.dirtyRuns.add(row.id);
+  }
+
+  waitsOf(runId: string): WaitTable[] {
+    return [...(this.waitsByRun.get(runId)?.values() ?? [])];
+  }
+
+  hasWait(runId: string, waitId: string): boolean {
+    return this.waitsByRun.get(runId)?.has(waitId) ?? false;
+  }
+
+  addWaits(rows: WaitTable[]): void {
+    for (const w of rows) {
+      this.newWaits.set(w.id, w);
+      this.waitsByRun.get(w.run_id)?.set(w.id, w);
+    }
+  }
+
+  /** Removes one wait; false when it is already gone (fired or cleared earlier in this transaction). */
+  deleteWait(runId: string, waitId: string): boolean {
+    const mine = this.waitsByRun.get(runId);
+    if (!mine?.has(waitId)) return false;
+    mine.delete(waitId);
+    if (!this.newWaits.delete(waitId)) this.goneWaits.add(waitId);
+    return true;
+  }
+
+  deleteWaitsOf(runId: string): void {
+    for (const w of this.waitsOf(runId)) this.deleteWait(runId, w.id);
+  }
+
+  step(row: Insertable<RunStepTable>): void {
+    this.steps.push(row);
+  }
+
+  /** Writes everything pending; the ledger stays usable (and its cache valid) afterwards. */
+  async flush(): Promise<void> {
+    const runs = [...this.dirtyRuns].map((id) => this.runs.get(id)!);
+    for (let i = 0; i < runs.length; i += CHUNK) {
+      // An upsert is a multi-row update: new runs are inserted, known ones take their new state.
+      await this.db
+        .insertInto('runs')
+        .values(runs.slice(i, i + CHUNK))
+        .onConflict((oc) =>
+          oc.column('id').doUpdateSet((eb) => ({
+            status: eb.ref('excluded.status'),
+            converted_at: eb.ref('excluded.converted_at'),
+            ended_at: eb.ref('excluded.ended_at'),
+            end_reason: eb.ref('excluded.end_reason'),
+            visits: eb.ref('excluded.visits'),
+            updated_at: eb.ref('excluded.updated_at'),
+          })),
+        )
+        .execute();
+    }
+    this.dirtyRuns.clear();
+
+    const gone = [...this.goneWaits];
+    for (let i = 0; i < gone.length; i += CHUNK) await this.db.deleteFrom('waits').where('id', 'in', gone.slice(i, i + CHUNK)).execute();
+    this.goneWaits.clear();
+
+    const waits = [...this.newWaits.values()];
+    for (let i = 0; i < waits.length; i += CHUNK) await this.db.insertInto('waits').values(waits.slice(i, i + CHUNK)).execute();
+    this.newWaits.clear();
+
+    const steps = this.steps;
+    this.steps = [];
+    for (let i = 0; i < steps.length; i += CHUNK) await this.db.insertInto('run_steps').values(steps.slice(i, i + CHUNK)).execute();
+  }
+}
