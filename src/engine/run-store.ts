@@ -63,11 +63,20 @@ export function historyOf(db: Db, workspaceId: string, profileId: string) {
       .where('name', '=', name);
     if (since) q = q.where('timestamp', '>=', since.getTime());
     const rows = await q.orderBy('timestamp').execute();
-    return rows.map((r) => ({
-      name: r.name,
-      timestamp: new Date(r.timestamp).toISOString(),
-      properties: (JSON.parse(r.payload) as { properties?: Record<string, unknown> }).properties ?? {},
-    }));
+    return rows.map((r) => historyEvent(r.name, r.timestamp, r.payload));
+  };
+}
+
+/** Most history checks only ask whether or when an event happened: parse its payload when read. */
+function historyEvent(name: string | null, timestamp: number, payload: string): EventLike {
+  let properties: Record<string, unknown> | undefined;
+  return {
+    name,
+    timestamp: new Date(timestamp).toISOString(),
+    get properties() {
+      properties ??= (JSON.parse(payload) as { properties?: Record<string, unknown> }).properties ?? {};
+      return properties;
+    },
   };
 }
 
