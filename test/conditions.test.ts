@@ -162,7 +162,7 @@ describe('conditionSchema rejects with clear messages and paths', () => {
     [{ event: 'X', sinceEvent: 'Y' }, [], 'Unrecognized key: "sinceEvent"'],
     [{ event: 'X', where: { foo: 1 } }, ['where'], 'expected a condition with one of all, any, not'],
     [{ event: 'X', where: { property: 'a', op: 'eq' } }, ['where', 'value'], 'op eq needs a value'],
-    [{ message: 'welcome' }, ['status'], 'expected a message status: sent, delivered, opened or clicked'],
+    [{ message: 'welcome' }, ['status'], 'expected a message status: sent, delivered, opened, clicked or replied'],
     [{ message: 'welcome', status: 'failed' }, ['status'], 'expected a message status'],
     [{ message: 'not a step', status: 'sent' }, ['message'], 'expected a send step id'],
     [{ reachable: 'fax' }, ['reachable'], 'expected a channel: email, sms, whatsapp, push or in_app'],
@@ -602,6 +602,7 @@ describe('message, reachable, consent and topic leaves', () => {
     push_tip: 'suppressed',
     digest: 'sent',
     promo: 'clicked',
+    sms_reply: 'replied',
   };
   const p = profile({
     consent: {
@@ -620,6 +621,10 @@ describe('message, reachable, consent and topic leaves', () => {
     [{ message: 'digest', status: 'sent' }, true],
     [{ message: 'digest', status: 'delivered' }, false],
     [{ message: 'promo', status: 'clicked' }, true],
+    [{ message: 'promo', status: 'replied' }, false], // a click is not a reply
+    [{ message: 'sms_reply', status: 'replied' }, true],
+    [{ message: 'sms_reply', status: 'clicked' }, true], // a reply is the strongest engagement
+    [{ message: 'sms_reply', status: 'opened' }, true],
     [{ message: 'sms_nudge', status: 'sent' }, false], // failed
     [{ message: 'push_tip', status: 'sent' }, false], // suppressed
     [{ message: 'never_sent', status: 'sent' }, false], // null
@@ -724,7 +729,7 @@ const { condition: conditionArb } = fc.letrec<{
     ),
     fc.record({
       message: fc.constantFrom('welcome', 'nudge'),
-      status: fc.constantFrom('sent', 'delivered', 'opened', 'clicked' as const),
+      status: fc.constantFrom('sent', 'delivered', 'opened', 'clicked', 'replied' as const),
     }),
     fc.record({ reachable: fc.constantFrom(...CHANNELS) }),
     fc.record({
@@ -765,7 +770,7 @@ const contextArb = fc
     event: fc.option(eventArb, { nil: undefined }),
     events: fc.array(eventArb, { maxLength: 6 }),
     messages: fc.record({
-      welcome: fc.constantFrom<SendOutcome | null>('sent', 'delivered', 'opened', 'clicked', 'failed', 'suppressed', null),
+      welcome: fc.constantFrom<SendOutcome | null>('sent', 'delivered', 'opened', 'clicked', 'replied', 'failed', 'suppressed', null),
     }),
     reachable: fc.subarray([...CHANNELS]),
   })

@@ -34,8 +34,11 @@ export type CountOperator = (typeof COUNT_OPERATORS)[number];
 export const PROFILE_FIELDS = ['timezone', 'locale', 'preferredChannel'] as const;
 export type ProfileField = (typeof PROFILE_FIELDS)[number];
 
-/** Message statuses a `message` condition can ask for, lowest first. */
-export const MESSAGE_STATUSES = ['sent', 'delivered', 'opened', 'clicked'] as const;
+/**
+ * Message statuses a `message` condition can ask for, lowest first. `replied` (an inbound SMS/WhatsApp
+ * reply, an email reply) is the strongest engagement, so it also satisfies `clicked` and below.
+ */
+export const MESSAGE_STATUSES = ['sent', 'delivered', 'opened', 'clicked', 'replied'] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 
 export const CONSENT_STATUSES = ['subscribed', 'unsubscribed', 'unknown'] as const;
@@ -519,7 +522,7 @@ function compareCount(n: number, count: { op: CountOperator; value: number }): b
   }
 }
 
-const MESSAGE_RANK: Record<string, number> = { sent: 1, delivered: 2, opened: 3, clicked: 4 };
+const MESSAGE_RANK: Record<string, number> = { sent: 1, delivered: 2, opened: 3, clicked: 4, replied: 5 };
 
 /**
  * The lower time bound of an `event` leaf: the latest of now − within (calendar arithmetic in UTC; a

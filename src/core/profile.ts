@@ -4,6 +4,7 @@ import { getOwn, normalizeLocale, normalizeTimeZone, putOwn } from './facts.js';
 import { normalizeEmail, normalizePhone } from './identifiers.js';
 import {
   CHANNELS,
+  isHardOptOutRecord,
   type Channel,
   type ConsentRecord,
   type ConsentStatus,
@@ -102,6 +103,27 @@ function setConsent(records: Record<string, ConsentRecord>, key: string, status:
   if (canSet(getOwn(records, key)?.updatedAt, at)) putOwn(records, key, { status, source, updatedAt: at });
 }
 
+/** The source recorded on a hard opt-out set through the admin API (beside `hard:stop`, `hard:complaint`). */
+export const HARD_API_SOURCE = 'hard:api';
+
+/**
+ * Channel consent from an event or an admin edit. A hard opt-out on the channel is sticky: only an
+ * explicit re-opt-in (`reoptIn`: an admin PATCH to `subscribed`) replaces it; anything else (an identify
+ * trait such as `sms_consent: true`, a soft unsubscribe that would let transactional messages through,
+ * `unknown`) leaves it as it is, whatever its time.
+ */
+function setChannelConsent(s: ProfileState, channel: string, status: ConsentStatus, source: string, at: string, reoptIn = false): void {
+  if (isHardOptOutRecord(getOwn(s.consent.channels, channel)) && !(reoptIn && status === 'subscribed')) return;
+  setConsent(s.consent.channels, channel, status, source, at);
+}
+
+/** A hard opt-out binds at once, even over a record stamped later (a STOP is never out of date). */
+function setHardOptOut(s: ProfileState, channel: string, reason: string | undefined, at: string): void {
+  const rec: ConsentRecord = { status: 'unsubscribed', source: HARD_API_SOURCE, updatedAt: at };
+  if (reason !== undefined) rec.reason = reason;
+  putOwn(s.consent.channels, channel, rec);
+}
+
 /** Newest device first; deterministic so merge order doesn't show. */
 function sortPush(tokens: PushToken[]): PushToken[] {
   const key = (t: PushToken) => `${t.provider}:${t.token}`;
@@ -139,7 +161,9 @@ export function applyFacts(p: ProfileState, f: ProfileFacts, at: string, source:
   if (f.contact.sms !== undefined) setContact(s, 'sms', { phone: f.contact.sms }, at);
   if (f.contact.whatsapp !== undefined) setContact(s, 'whatsapp', { phone: f.contact.whatsapp }, at);
   if (f.contact.inApp !== undefined) setContact(s, 'in_app', { enabled: f.contact.inApp }, at);
-  for (const [ch, status] of Object.entries(f.consent.channels)) setConsent(s.consent.channels, ch, status, source, at);
+  // Events never clear a hard opt-out (setChannelConsent): an identify with sms_consent: true after a STOP
+  // is most likely a stale sign-up form, not a recorded re-opt-in.
+  for (const [ch, status] of Object.entries(f.consent.channels)) setChannelConsent(s, ch, status, source, at);
   for (const [topic, status] of Object.entries(f.consent.topics)) setConsent(s.consent.topics, topic, status, source, at);
   for (const t of f.pushTokens) s.contactPoints.push = upsertPush(s.contactPoints.push, t);
   return finish(s, at);
@@ -155,6 +179,24 @@ function mergeRecords<T extends { updatedAt: string }>(
     const [va, vb] = [getOwn(a, k), getOwn(b, k)];
     const win = newer<T>({ time: va?.updatedAt ?? '', value: va }, { time: vb?.updatedAt ?? '', value: vb });
     if (win.value !== undefined) putOwn(out, k, win.value);
+  }
+  return out;
+}
+
+/**
+ * Channel consent of a merge: a hard opt-out on either side survives, even against a newer entry on the
+ * other side (that entry was made without knowing of the opt-out); otherwise, and between two hard
+ * opt-outs, the newer entry wins. Symmetric, like mergeRecords.
+ */
+function mergeChannelConsent(
+  a: Partial<Record<string, ConsentRecord>>,
+  b: Partial<Record<string, ConsentRecord>>,
+): Record<string, ConsentRecord> {
+  const out = mergeRecords(a, b);
+  for (const k of Object.keys(out)) {
+    const [va, vb] = [getOwn(a, k), getOwn(b, k)];
+    const [ha, hb] = [isHardOptOutRecord(va), isHardOptOutRecord(vb)];
+    if (ha !== hb) putOwn(out, k, (ha ? va : vb)!);
   }
   return out;
 }
@@ -210,7 +252,7 @@ export function mergeProfiles(survivor: ProfileState, absorbed: ProfileState, at
     fieldTimes,
     contactPoints,
     consent: {
-      channels: mergeRecords(a.consent.channels, b.consent.channels),
+      channels: mergeChannelConsent(a.consent.channels, b.consent.channels),
       topics: mergeRecords(a.consent.topics, b.consent.topics),
     },
     timezone: scalar('timezone'),
@@ -231,6 +273,16 @@ export type PushTokenInput =
   | { provider: 'fcm' | 'apns'; token: string }
   | { provider: 'webpush'; subscription: WebPushSubscription; token?: string };
 
+/**
+ * A hard opt-out recorded through the admin API (the customer asked support to stop, a carrier STOP
+ * report): binds even transactional messages, like an SMS STOP. Stored with source `hard:api`.
+ */
+export interface HardOptOutInput {
+  status: 'unsubscribed';
+  hard: true;
+  reason?: string;
+}
+
 export interface ProfilePatch {
   /** `null` deletes a trait. */
   traits?: Record<string, unknown>;
@@ -244,7 +296,11 @@ export interface ProfilePatch {
     push?: { add?: PushTokenInput[]; remove?: string[] };
   };
   consent?: {
-    channels?: Partial<Record<Channel, ConsentStatus>>;
+    /**
+     * A status, or a hard opt-out. On a channel with a hard opt-out only `subscribed` (a recorded
+     * re-opt-in) has an effect; `unsubscribed` and `unknown` leave the hard opt-out in place.
+     */
+    channels?: Partial<Record<Channel, ConsentStatus | HardOptOutInput>>;
     topics?: Record<string, ConsentStatus>;
   };
   timezone?: string | null;
@@ -283,12 +339,19 @@ function patchContact(s: ProfileState, cp: NonNullable<ProfilePatch['contactPoin
   for (const input of cp.push?.add ?? []) s.contactPoints.push = upsertPush(s.contactPoints.push, toPushToken(input, at));
 }
 
-/** Applies an admin edit (already validated by `validatePatch`) at `at`, with consent source `api`. Never throws. */
+/**
+ * Applies an admin edit (already validated by `validatePatch`) at `at`, with consent source `api` (`hard:api`
+ * for a hard opt-out). Never throws.
+ */
 export function patchProfile(p: ProfileState, patch: ProfilePatch, at: string): ProfileState {
   const s = copy(p);
   if (patch.traits) setTraits(s, patch.traits, at);
   if (patch.contactPoints) patchContact(s, patch.contactPoints, at);
-  for (const [ch, status] of Object.entries(patch.consent?.channels ?? {})) setConsent(s.consent.channels, ch, status, 'api', at);
+  for (const [ch, value] of Object.entries(patch.consent?.channels ?? {})) {
+    if (value === undefined) continue;
+    if (typeof value === 'string') setChannelConsent(s, ch, value, 'api', at, true);
+    else setHardOptOut(s, ch, value.reason?.trim(), at);
+  }
   for (const [topic, status] of Object.entries(patch.consent?.topics ?? {})) setConsent(s.consent.topics, topic, status, 'api', at);
   // Canonical casing when possible; anything else was the API layer's to reject.
   setScalar(s, 'timezone', mapPatch(patch.timezone, (v) => normalizeTimeZone(v) ?? v), at);
@@ -334,12 +397,38 @@ const pushTokenInputSchema = z.discriminatedUnion('provider', [
     }),
 ]);
 
+const HARD_SHAPE = '{"status": "unsubscribed", "hard": true, "reason"?: string}';
+
+const hardOptOutSchema = z
+  .strictObject({
+    status: z.literal('unsubscribed', { error: 'a hard opt-out has status "unsubscribed"' }),
+    hard: z.literal(true, { error: `must be true (a hard opt-out is ${HARD_SHAPE}; for a plain change give the status as a string)` }),
+    reason: nonBlank
+      .refine((v) => v.length <= 500, { message: 'must be at most 500 characters' })
+      .optional()
+      .describe('Why, e.g. "customer asked support to stop texting"; shown in the gate decision'),
+  })
+  .describe('A hard opt-out: binds even transactional messages; stored with source hard:api');
+
+/** A status string, or a hard opt-out object; errors name the field at fault inside the object. */
+const channelConsentValueSchema = z.union([consentStatusSchema, hardOptOutSchema], {
+  error: (iss) => {
+    if (iss.code !== 'invalid_union') return undefined;
+    const input: unknown = iss.input;
+    if (typeof input === 'object' && input !== null && !Array.isArray(input)) {
+      const inner = (iss.errors[1] ?? [])[0];
+      if (inner) return inner.path.length > 0 ? `${inner.path.map(String).join('.')}: ${inner.message}` : inner.message;
+    }
+    return `must be "subscribed", "unsubscribed" or "unknown", or a hard opt-out ${HARD_SHAPE}`;
+  },
+});
+
 const channelConsentSchema = z.strictObject({
-  email: consentStatusSchema.optional(),
-  sms: consentStatusSchema.optional(),
-  whatsapp: consentStatusSchema.optional(),
-  push: consentStatusSchema.optional(),
-  in_app: consentStatusSchema.optional(),
+  email: channelConsentValueSchema.optional(),
+  sms: channelConsentValueSchema.optional(),
+  whatsapp: channelConsentValueSchema.optional(),
+  push: channelConsentValueSchema.optional(),
+  in_app: channelConsentValueSchema.optional(),
 });
 
 export const profilePatchSchema = z

@@ -25,10 +25,25 @@ export interface Identifier {
 export type ConsentStatus = 'subscribed' | 'unsubscribed' | 'unknown';
 export interface ConsentRecord {
   status: ConsentStatus;
-  /** Where the change came from: `identify`, `api`, `context.consent`, later `sms_stop` … */
+  /**
+   * Where the change came from: `identify`, `api`, `context.consent`, `journey`, or, for a hard opt-out,
+   * `hard:stop` (SMS STOP), `hard:complaint` (spam complaint) or `hard:api` (admin API).
+   */
   source: string;
+  /** Why, when known (a hard opt-out set through the admin API may say). */
+  reason?: string;
   updatedAt: string;
 }
+
+/**
+ * A hard opt-out (an SMS STOP, a complaint, an admin-recorded one): binds even transactional messages and
+ * is cleared only by an explicit re-opt-in through the admin API, never by an identify trait or a merge.
+ * `sms_stop` and `complaint` are legacy spellings of `hard:stop` and `hard:complaint`.
+ */
+export function isHardOptOutRecord(c: ConsentRecord | undefined): boolean {
+  return c?.status === 'unsubscribed' && (c.source.startsWith('hard') || c.source === 'sms_stop' || c.source === 'complaint');
+}
+
 export interface Consent {
   channels: Partial<Record<Channel, ConsentRecord>>;
   topics: Record<string, ConsentRecord>;

@@ -427,7 +427,7 @@ export class Engine {
   }
 }
 
-const REACHED: Record<string, number> = { sent: 1, delivered: 2, opened: 3, clicked: 4 };
+const REACHED: Record<string, number> = { sent: 1, delivered: 2, opened: 3, clicked: 4, replied: 5 };
 const NEEDS: Record<string, number> = { not_delivered: 2, not_opened: 3, not_clicked: 4 };
 
 /**

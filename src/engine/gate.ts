@@ -104,9 +104,7 @@ export class Gate {
       ? { customer: await customerStats(db, profile.state.id), workspace: await workspaceStats(db, workspaceId, now) }
       : { customer: {}, workspace: {} };
     const mayWhatsapp = items.some((i) => i.request.contentChannels.includes('whatsapp'));
-    const whatsappWindowOpen = mayWhatsapp
-      ? (await historyOf(db, workspaceId, profile.state.id)(WHATSAPP_INBOUND_EVENT, new Date(now.getTime() - 24 * 3600_000))).length > 0
-      : false;
+    const whatsappWindowOpen = mayWhatsapp ? await whatsappWindow(db, workspaceId, profile.state.id, now) : false;
 
     const ordered = [...items].sort((a, b) => byPriority({ ...a, priority: a.request.priority }, { ...b, priority: b.request.priority }));
     const out: Recorded[] = [];
@@ -247,6 +245,17 @@ async function writeMessage(db: Db, item: Outgoing, o: Outcome, now: Date, inser
   });
 }
 
+/**
+ * WhatsApp's customer-service window: open for 24 hours after the customer last wrote, either an inbound
+ * message event or a reply reported on one of our WhatsApp messages.
+ */
+async function whatsappWindow(db: Db, workspaceId: string, profileId: string, now: Date): Promise<boolean> {
+  const since = new Date(now.getTime() - 24 * 3600_000);
+  const history = historyOf(db, workspaceId, profileId);
+  if ((await history(WHATSAPP_INBOUND_EVENT, since)).length > 0) return true;
+  return (await history('Message Replied', since)).some((e) => e.properties.channel === 'whatsapp');
+}
+
 /** Messages that count against caps: queued, being sent or sent, within the longest cap window. */
 async function sentHistory(db: Db, profileId: string, settings: GateSettings, now: Date, exclude: string[]): Promise<SentRecord[]> {
   if (settings.caps.length === 0) return [];
@@ -254,7 +263,7 @@ async function sentHistory(db: Db, profileId: string, settings: GateSettings, no
     .selectFrom('messages')
     .select(['id', 'queued_at', 'channel', 'category', 'tags'])
     .where('profile_id', '=', profileId)
-    .where('status', 'in', ['queued', 'sending', 'retrying', 'sent', 'delivered', 'opened', 'clicked'])
+    .where('status', 'in', ['queued', 'sending', 'retrying', 'sent', 'delivered', 'opened', 'clicked', 'replied'])
     .where('queued_at', '>=', historyWindow(settings.caps, now).getTime());
   if (exclude.length > 0) q = q.where('id', 'not in', exclude);
   const rows = await q.execute();

@@ -80,7 +80,7 @@ function historyEvent(name: string | null, timestamp: number, payload: string): 
   };
 }
 
-const STATUS_RANK: Record<string, number> = { sent: 1, delivered: 2, opened: 3, clicked: 4 };
+const STATUS_RANK: Record<string, number> = { sent: 1, delivered: 2, opened: 3, clicked: 4, replied: 5 };
 
 export function messageStatusOf(db: Db, runId: string, outgoing: Outgoing[] = []) {
   return async (stepId: string): Promise<SendOutcome | null> => {

@@ -15,12 +15,15 @@ import type { IngestHooks } from './segment.js';
 
 // The message ledger and customers' runs.
 
-const ENGAGEMENT = ['delivered', 'opened', 'clicked', 'failed', 'bounced', 'complained', 'stopped'] as const;
-const RANK: Record<string, number> = { queued: 0, sending: 0, retrying: 0, sent: 1, delivered: 2, opened: 3, clicked: 4 };
+const ENGAGEMENT = ['delivered', 'opened', 'clicked', 'replied', 'failed', 'bounced', 'complained', 'stopped'] as const;
+// A reply (inbound SMS/WhatsApp, an email reply) is the strongest engagement: ranked with clicks at the
+// top, just above them so a reply after a click still shows (and a later click doesn't hide the reply).
+const RANK: Record<string, number> = { queued: 0, sending: 0, retrying: 0, sent: 1, delivered: 2, opened: 3, clicked: 4, replied: 5 };
 const EVENT_NAMES: Record<(typeof ENGAGEMENT)[number], string> = {
   delivered: 'Message Delivered',
   opened: 'Message Opened',
   clicked: 'Message Clicked',
+  replied: 'Message Replied',
   failed: 'Message Failed',
   bounced: 'Message Bounced',
   complained: 'Message Complained',
@@ -95,7 +98,7 @@ export function messageRoutes(app: FastifyInstance, store: Store, keys: KeyRing,
       tags: ['messages'],
       summary: 'Report delivery or engagement for a message (provider-agnostic webhook)',
       description:
-        'Moves the message status forward (sent → delivered → opened → clicked; or failed) and records a "Message Delivered/Opened/Clicked/Failed" event on the customer, which journeys can wait for. Engagement stops pending fallback hops. bounced marks the contact point undeliverable; complained and stopped (an SMS STOP) are hard opt-outs on the channel, binding even transactional messages.',
+        'Moves the message status forward (sent → delivered → opened → clicked → replied; or failed) and records a "Message Delivered/Opened/Clicked/Replied/Failed" event on the customer, which journeys can wait for. Engagement (opened, clicked, replied: an inbound SMS/WhatsApp reply or an email reply) stops pending fallback hops and counts in the channel engagement score. bounced marks the contact point undeliverable; complained and stopped (an SMS STOP) are hard opt-outs on the channel, binding even transactional messages.',
       params: z.object({ id: z.string().min(1) }),
       body: z.object({ type: z.enum(ENGAGEMENT), at: z.string().datetime({ offset: true }).optional() }).strict(),
     },

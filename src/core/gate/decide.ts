@@ -1,5 +1,5 @@
 import { consentFor, contactFor, type Category } from '../reach.js';
-import type { Channel, ProfileState } from '../types.js';
+import { isHardOptOutRecord, type Channel, type ProfileState } from '../types.js';
 import type { FallbackHop } from '../journey-spec.js';
 import { checkCaps, type CapCheck, type SentRecord } from './caps.js';
 import { quietUntil } from './quiet.js';
@@ -62,10 +62,14 @@ export interface Decision {
   trace: { candidates: CandidateTrace[]; caps: CapCheck[]; quietUntil: string | null; suppression: string[] };
 }
 
-/** Hard opt-outs (an SMS STOP, a complaint) bind even transactional messages. */
+/** Hard opt-outs (an SMS STOP, a complaint, one recorded through the admin API) bind even transactional messages. */
 export function isHardOptOut(profile: ProfileState, channel: Channel): boolean {
+  return isHardOptOutRecord(profile.consent.channels[channel]);
+}
+
+function hardOptOutReason(profile: ProfileState, channel: Channel): string {
   const c = profile.consent.channels[channel];
-  return c?.status === 'unsubscribed' && (c.source.startsWith('hard') || c.source === 'sms_stop' || c.source === 'complaint');
+  return `hard opt-out on ${channel} (${c?.source}${c?.reason ? `: ${c.reason}` : ''})`;
 }
 
 function undeliverable(profile: ProfileState, channel: Channel): boolean {
@@ -81,7 +85,7 @@ function channelProblem(req: SendRequest, f: GateFacts, channel: Channel): { rul
   const contact = contactFor(f.profile, f.hasUserId, channel);
   if (!contact.ok) return { rule: 'reachability', reason: contact.reason };
   if (undeliverable(f.profile, channel)) return { rule: 'reachability', reason: `the ${channel} contact point is marked undeliverable` };
-  if (isHardOptOut(f.profile, channel)) return { rule: 'consent', reason: `hard opt-out on ${channel} (${f.profile.consent.channels[channel]?.source})` };
+  if (isHardOptOut(f.profile, channel)) return { rule: 'consent', reason: hardOptOutReason(f.profile, channel) };
   const consent = consentFor(f.profile, channel, req.category, req.topic);
   if (!consent.ok) return { rule: 'consent', reason: consent.reason };
   if (channel === 'whatsapp' && !f.whatsappWindowOpen && !req.whatsappTemplate) {
