@@ -3,6 +3,7 @@ import type { Dialect } from '../db.js';
 import { foundation } from './0001_foundation.js';
 import { journeys } from './0002_journeys.js';
 import { gate } from './0003_gate.js';
+import { historyIndex } from './0004_history_index.js';
 
 // Migrations live in code (not files read at run time) so the compiled package carries them.
 export function migrations(dialect: Dialect): MigrationProvider {
@@ -10,6 +11,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
     '0001_foundation': foundation(dialect),
     '0002_journeys': journeys(dialect),
     '0003_gate': gate(),
+    '0004_history_index': historyIndex(),
   };
   return { getMigrations: async () => all };
 }
