@@ -39,15 +39,18 @@ export interface TestDialect {
   fresh(): { config: DatabaseConfig; env: Record<string, string> };
 }
 
+/** Prefixed with the test run's id (test/support/cleanup.ts), which removes them at the end. */
+const RUN = process.env.CHORUS_TEST_RUN ?? 'adhoc';
+
 function uniqueName(): string {
-  return `t_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+  return `t_${RUN}_${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
 }
 
 export const sqlite: TestDialect = {
   name: 'sqlite',
   available: true,
   fresh() {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-test-'));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `chorus-test-${RUN}-`));
     return {
       config: { dialect: 'sqlite', file: path.join(dir, 'chorus.db'), synchronous: 'NORMAL' },
       env: { CHORUS_DATA_DIR: dir, CHORUS_SQLITE_SYNCHRONOUS: 'NORMAL' },
