@@ -141,7 +141,7 @@ for (const d of DIALECTS) {
       async () => {
         const t0 = Date.now();
         const random = prng(SEED + (d.name === 'sqlite' ? 0 : 1));
-        const delay = () => 50 + Math.floor(random() * 750);
+        const delay = () => 20 + Math.floor(random() * 400);
         server = new CrashableServer(env);
         await server.server(); // migrated and listening: the database exists from here on
         store = await openStore(config);
@@ -152,7 +152,7 @@ for (const d of DIALECTS) {
         /**
          * Kills the server `count` times while `running()` holds. Before each kill it sometimes first waits
          * for the live process to commit some work (so kills also land mid-way through a phase, not only
-         * before its first commit), then waits a random 50–800 ms and sends SIGKILL.
+         * before its first commit), then waits a random 20–420 ms and sends SIGKILL.
          */
         const killer = async (phase: string, count: number, running: () => boolean) => {
           for (let i = 0; i < count && running(); i++) {

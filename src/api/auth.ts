@@ -14,6 +14,12 @@ const CACHE_MS = 10_000;
 /** Resolves keys to workspaces, remembering good keys briefly so ingestion doesn't pay a lookup per call. */
 export class KeyRing {
   private cache = new Map<string, { workspaceId: string; until: number }>();
+  /**
+   * Lookups in progress. When a busy key's entry expires, every request that arrives before the lookup
+   * answers waits for that one lookup instead of queueing a database read of its own (with SQLite, each
+   * read waits its turn behind the writes, so hundreds of them took seconds).
+   */
+  private pending = new Map<string, Promise<string | null>>();
   constructor(private readonly store: Store) {}
 
   async workspaceFor(kind: KeyKind, key: string): Promise<string | null> {
@@ -21,12 +27,20 @@ export class KeyRing {
     const hit = this.cache.get(cacheKey);
     const now = Date.now();
     if (hit && hit.until > now) return hit.workspaceId;
-    const workspaceId = await authenticate(this.store, kind, key);
-    if (workspaceId) {
-      if (this.cache.size > 1000) this.cache.clear();
-      this.cache.set(cacheKey, { workspaceId, until: now + CACHE_MS });
+    let lookup = this.pending.get(cacheKey);
+    if (!lookup) {
+      lookup = authenticate(this.store, kind, key)
+        .then((workspaceId) => {
+          if (workspaceId) {
+            if (this.cache.size > 1000) this.cache.clear();
+            this.cache.set(cacheKey, { workspaceId, until: now + CACHE_MS });
+          }
+          return workspaceId;
+        })
+        .finally(() => this.pending.delete(cacheKey));
+      this.pending.set(cacheKey, lookup);
     }
-    return workspaceId;
+    return lookup;
   }
 }
 

@@ -1,7 +1,8 @@
 import { PermanentProviderError, type Provider } from '../channels/provider.js';
 import type { Channel } from '../core/types.js';
-import { sql } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import { transact, type Store } from '../store/db.js';
+import type { Database } from '../store/schema.js';
 import type { Clock } from './clock.js';
 
 const LEASE_MS = 30_000;
@@ -9,12 +10,20 @@ const LEASE_MS = 30_000;
 const MAX_ATTEMPTS = 6;
 const backoffMs = (attempt: number) => Math.min(15 * 60_000, 2_000 * 4 ** (attempt - 1));
 
+type SentMark = { id: string; provider: string; providerMessageId: string };
+
 /**
  * Delivers queued messages. A message is leased (status `sending`) before its provider is called and
  * marked `sent` after; a process that dies in between leaves the lease to expire, and the retry carries
  * the same idempotency key (the message id), so the provider delivers it once.
+ *
+ * While draining, the `sent` marks of one batch are written in the transaction that leases the next batch
+ * (the last, empty lease writes the last marks), so a busy outbox commits twice per batch, not three times.
  */
 export class Outbox {
+  /** Deliveries made but not yet marked `sent`: written by the next lease transaction, or by `flush`. */
+  private unmarked: SentMark[] = [];
+
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
@@ -23,10 +32,42 @@ export class Outbox {
     private readonly wallNow: () => number,
   ) {}
 
-  /** Delivers up to `limit` due messages; returns how many it handled. */
+  /** Delivers up to `limit` due messages and records them; returns how many it handled. */
   async dispatch(limit = 200): Promise<number> {
+    const n = await this.pass(limit);
+    await this.flush();
+    return n;
+  }
+
+  /** Dispatches until nothing is queued; every delivery is marked `sent` when it returns. */
+  async drain(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await this.pass(200);
+      total += n;
+      if (n === 0) break;
+    }
+    await this.flush();
+    return total;
+  }
+
+  /** Writes the `sent` marks still held in memory. */
+  async flush(): Promise<void> {
+    if (this.unmarked.length === 0) return;
+    const marks = this.unmarked;
+    await transact(this.store, (trx) => this.markSent(trx, marks));
+    this.unmarked = this.unmarked.slice(marks.length);
+  }
+
+  /**
+   * One batch: marks the previous batch's deliveries `sent` and leases up to `limit` due messages in one
+   * transaction, then calls the providers. The new deliveries are left in `unmarked`.
+   */
+  private async pass(limit: number): Promise<number> {
     const wall = this.wallNow();
+    const marks = this.unmarked;
     const claimed = await transact(this.store, async (trx) => {
+      await this.markSent(trx, marks);
       let q = trx
         .selectFrom('messages')
         .select(['id', 'workspace_id', 'channel', 'to_address', 'content', 'category', 'attempts'])
@@ -47,6 +88,8 @@ export class Outbox {
         .execute();
       return rows;
     });
+    // Committed: those marks are written. Passes run one at a time, so nothing was added meanwhile.
+    this.unmarked = this.unmarked.slice(marks.length);
     const outbound = claimed.map((m) => ({
       row: m,
       message: { id: m.id, workspaceId: m.workspace_id, channel: m.channel as Channel, to: m.to_address ?? '', content: JSON.parse(m.content ?? '{}') as Record<string, unknown>, category: m.category },
@@ -57,12 +100,11 @@ export class Outbox {
       const p = this.providers(o.message.channel);
       byProvider.set(p, [...(byProvider.get(p) ?? []), o]);
     }
-    const sent: { id: string; provider: string; providerMessageId: string }[] = [];
     for (const [provider, items] of byProvider) {
       if (provider.sendMany) {
         try {
           const results = await provider.sendMany(items.map((i) => i.message));
-          items.forEach((i, n) => sent.push({ id: i.row.id, provider: provider.name, providerMessageId: results[n].providerMessageId }));
+          items.forEach((i, n) => this.unmarked.push({ id: i.row.id, provider: provider.name, providerMessageId: results[n].providerMessageId }));
           continue;
         } catch {
           // Fall back to one call per message, so one bad message doesn't hold up the rest.
@@ -71,13 +113,12 @@ export class Outbox {
       for (const i of items) {
         try {
           const res = await provider.send(i.message, i.row.id);
-          sent.push({ id: i.row.id, provider: provider.name, providerMessageId: res.providerMessageId });
+          this.unmarked.push({ id: i.row.id, provider: provider.name, providerMessageId: res.providerMessageId });
         } catch (err) {
           await this.failed(i.row.id, i.row.attempts + 1, provider.name, err);
         }
       }
     }
-    if (sent.length > 0) await this.markSent(sent);
     return claimed.length;
   }
 
@@ -95,29 +136,28 @@ export class Outbox {
     return Number(res.numUpdatedRows);
   }
 
-  /** Records a batch of deliveries in one transaction; "if it fails" escalations are no longer needed. */
-  private async markSent(sent: { id: string; provider: string; providerMessageId: string }[]): Promise<void> {
+  /** Records a batch of deliveries, inside the caller's transaction; "if it fails" escalations are no longer needed. */
+  private async markSent(trx: Transaction<Database>, sent: SentMark[]): Promise<void> {
+    if (sent.length === 0) return;
     const now = this.clock.now().getTime();
-    await transact(this.store, async (trx) => {
-      for (const s of sent) {
-        await trx
-          .updateTable('messages')
-          .set({ status: 'sent', sent_at: now, updated_at: now, lease_until: null, provider: s.provider, provider_message_id: s.providerMessageId })
-          .where('id', '=', s.id)
-          .where('status', '=', 'sending')
-          .execute();
-      }
-      const ids = sent.map((s) => s.id);
-      for (let i = 0; i < ids.length; i += 500) {
-        await trx
-          .updateTable('messages')
-          .set({ status: 'cancelled', reason: 'the message it escalates from was sent', pending: null, updated_at: now })
-          .where('fallback_of', 'in', ids.slice(i, i + 500))
-          .where('status', '=', 'held')
-          .where('not_before', 'is', null)
-          .execute();
-      }
-    });
+    for (const s of sent) {
+      await trx
+        .updateTable('messages')
+        .set({ status: 'sent', sent_at: now, updated_at: now, lease_until: null, provider: s.provider, provider_message_id: s.providerMessageId })
+        .where('id', '=', s.id)
+        .where('status', '=', 'sending')
+        .execute();
+    }
+    const ids = sent.map((s) => s.id);
+    for (let i = 0; i < ids.length; i += 500) {
+      await trx
+        .updateTable('messages')
+        .set({ status: 'cancelled', reason: 'the message it escalates from was sent', pending: null, updated_at: now })
+        .where('fallback_of', 'in', ids.slice(i, i + 500))
+        .where('status', '=', 'held')
+        .where('not_before', 'is', null)
+        .execute();
+    }
   }
 
   private async failed(id: string, attempt: number, providerName: string, err: unknown): Promise<void> {
@@ -133,16 +173,6 @@ export class Outbox {
     // A failure releases its "if it fails" escalation at once.
     if (permanent) {
       await this.store.db.updateTable('messages').set({ not_before: now }).where('fallback_of', '=', id).where('status', '=', 'held').where('not_before', 'is', null).execute();
-    }
-  }
-
-  /** Dispatches until nothing is queued. */
-  async drain(): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const n = await this.dispatch();
-      total += n;
-      if (n === 0) return total;
     }
   }
 }

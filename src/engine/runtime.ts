@@ -27,6 +27,8 @@ export class Runtime {
   readonly gate: Gate;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  /** A kick came while the loop was running: run again at once instead of after the poll interval. */
+  private kicked = false;
   private stopped = false;
   private lane: Promise<unknown> = Promise.resolve();
 
@@ -61,16 +63,20 @@ export class Runtime {
 
   /** Asks the loop to run soon (after an ingest queued messages). */
   kick(): void {
-    if (!this.stopped && !this.running) this.schedule(0);
+    if (this.stopped) return;
+    // The running pass may already be past the new messages: remember the kick for when it ends.
+    if (this.running) this.kicked = true;
+    else this.schedule(0);
   }
 
   private schedule(ms: number): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       if (this.stopped || this.running) return;
+      this.kicked = false;
       this.running = this.exclusive(() => this.tick()).finally(() => {
         this.running = undefined;
-        if (!this.stopped) this.schedule(this.opts.pollMs ?? 200);
+        if (!this.stopped) this.schedule(this.kicked ? 0 : (this.opts.pollMs ?? 200));
       });
     }, ms);
   }

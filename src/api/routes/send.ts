@@ -3,16 +3,13 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { parseProfileRef } from '../../core/identifiers.js';
 import { parseJourneySpec, type SendStep } from '../../core/journey-spec.js';
-import { profileVars, sendRequest } from '../../core/walk.js';
 import type { Clock } from '../../engine/clock.js';
-import { apiMessageId, type Gate } from '../../engine/gate.js';
-import { loadProfiles } from '../../engine/run-store.js';
-import { newId } from '../../lib/ids.js';
+import type { Gate } from '../../engine/gate.js';
+import { GroupCommit } from '../../lib/group-commit.js';
 import { transact, type Store } from '../../store/db.js';
-import { getMessage } from '../../store/messages.js';
-import { resolveRef } from '../../store/profiles.js';
+import { acceptSends, type Accepted, type SendInput } from '../accept-sends.js';
 import { requireSecretKey, type KeyRing } from '../auth.js';
-import { HttpError, invalid, type FieldError } from '../errors.js';
+import { invalid, type FieldError } from '../errors.js';
 
 // POST /v1/messages: one message to one customer, through the same gate as journey sends.
 
@@ -52,6 +49,24 @@ function parseSend(body: Record<string, unknown>): { ok: true; send: SendStep } 
 }
 
 export function sendRoutes(app: FastifyInstance, store: Store, keys: KeyRing, gate: Gate, clock: Clock, committed: () => void): void {
+  // Group commit: requests that arrive while a transaction runs are accepted together in the next one, so
+  // concurrent sends share one durable commit. Each is answered only after that commit.
+  const sends = new GroupCommit<SendInput, Accepted>(
+    async (group) => {
+      const now = clock.now();
+      const accepted = await transact(store, (trx) => acceptSends(trx, store.dialect, gate, group, now));
+      // Committed: nothing after this point may throw, or the group would be accepted a second time.
+      try {
+        committed();
+      } catch {
+        // Only a wake-up call; the outbox's poll finds the queued messages anyway.
+      }
+      return accepted;
+    },
+    // PostgreSQL: a few groups at once from the pool; SQLite has one writer.
+    { maxGroup: 200, concurrency: store.dialect === 'postgres' ? 4 : 1 },
+  );
+
   const r = app.withTypeProvider<ZodTypeProvider>();
   r.post('/v1/messages', {
     onRequest: requireSecretKey(keys),
@@ -66,50 +81,18 @@ export function sendRoutes(app: FastifyInstance, store: Store, keys: KeyRing, ga
       if ('error' in ref) throw invalid([{ path: 'to', message: ref.error }], 'send');
       const parsed = parseSend(body as Record<string, unknown>);
       if (!parsed.ok) throw invalid(parsed.errors, 'send');
-      const ws = req.workspaceId;
-      const key = body.idempotencyKey ?? null;
-      const now = clock.now();
-
-      const result = await transact(store, async (trx) => {
-        const profileId = await resolveRef(trx, ws, ref);
-        if (profileId === null) throw new HttpError(404, 'not_found', `no profile matches "${body.to}"; identify the customer first`);
-        // The customer's line: caps and idempotency are decided under the profile's lock.
-        const lock = trx.selectFrom('profiles').select('id').where('id', '=', profileId);
-        await (store.dialect === 'postgres' ? lock.forUpdate() : lock).execute();
-        if (key !== null) {
-          const existing = await trx.selectFrom('messages').select('id').where('workspace_id', '=', ws).where('idempotency_key', '=', key).executeTakeFirst();
-          if (existing) return { message: await getMessage(trx, ws, existing.id), replayed: true };
-        }
-        const profile = (await loadProfiles(trx, ws, [profileId])).get(profileId)!;
-        const id = apiMessageId(ws, key, newId('msg', now.getTime()));
-        await gate.record(
-          trx,
-          [
-            {
-              id,
-              workspaceId: ws,
-              profile,
-              run: null,
-              request: sendRequest(parsed.send),
-              templates: parsed.send.content,
-              vars: { profile: profileVars(profile.state), event: null, journey: null, run: null, data: body.data ?? {} },
-              holdout: false,
-              createdAt: now.getTime(),
-              source: 'api',
-              idempotencyKey: key,
-              existing: false,
-            },
-          ],
-          now,
-        );
-        // Read inside the transaction: the answer is the message as accepted, before the outbox can lease it.
-        return { message: await getMessage(trx, ws, id), replayed: false };
+      const result = await sends.submit({
+        workspaceId: req.workspaceId,
+        to: body.to,
+        ref,
+        send: parsed.send,
+        data: body.data ?? {},
+        idempotencyKey: body.idempotencyKey ?? null,
+        receivedAt: clock.now().getTime(),
       });
-      committed();
-      const message = result.message;
       void reply.code(result.replayed ? 200 : 201);
       if (result.replayed) void reply.header('idempotent-replayed', 'true');
-      return message;
+      return result.message;
     },
   });
 }
