@@ -158,6 +158,16 @@ for (const dialect of DIALECTS) {
       }
       // Every customer of the 60 has exactly its one message.
       for (const to of many) expect(await messagesOf(to)).toHaveLength(1);
+      // Delivered in batches, each message marked with its own provider message id.
+      for (const to of many) {
+        let m = (await messagesOf(to))[0] as { id: string; status: string; providerMessageId?: string | null };
+        for (let i = 0; i < 100 && m.status !== 'sent'; i++) {
+          await new Promise((r) => setTimeout(r, 50));
+          m = (await messagesOf(to))[0];
+        }
+        expect(m.status).toBe('sent');
+        expect(m.providerMessageId).toBe(`sandbox_${m.id}`);
+      }
 
       const cappedAnswers = calls.map((c, i) => ({ c, a: answers[i] })).filter((x) => x.c.kind === 'capped').map((x) => x.a.body);
       expect(cappedAnswers.filter((m) => m.status === 'queued')).toHaveLength(3);

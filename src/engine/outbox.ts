@@ -140,11 +140,14 @@ export class Outbox {
   private async markSent(trx: Transaction<Database>, sent: SentMark[]): Promise<void> {
     if (sent.length === 0) return;
     const now = this.clock.now().getTime();
-    for (const s of sent) {
+    // One UPDATE per chunk: each row takes its own provider and provider message id through a CASE.
+    for (let i = 0; i < sent.length; i += 300) {
+      const chunk = sent.slice(i, i + 300);
+      const each = (value: (s: SentMark) => string) => sql<string>`case ${sql.ref('id')} ${sql.join(chunk.map((s) => sql`when ${s.id} then ${value(s)}`), sql` `)} end`;
       await trx
         .updateTable('messages')
-        .set({ status: 'sent', sent_at: now, updated_at: now, lease_until: null, provider: s.provider, provider_message_id: s.providerMessageId })
-        .where('id', '=', s.id)
+        .set({ status: 'sent', sent_at: now, updated_at: now, lease_until: null, provider: each((s) => s.provider), provider_message_id: each((s) => s.providerMessageId) })
+        .where('id', 'in', chunk.map((s) => s.id))
         .where('status', '=', 'sending')
         .execute();
     }

@@ -8,6 +8,8 @@ export interface MessageView {
   profileId: string;
   channel: string | null;
   provider: string | null;
+  /** The provider's own id for the message, once it accepted it. */
+  providerMessageId: string | null;
   category: string;
   status: string;
   /** Why this channel, or why suppressed or failed. */
@@ -41,6 +43,7 @@ export function messageView(m: Selectable<MessageTable>): MessageView {
     profileId: m.profile_id,
     channel: m.channel,
     provider: m.provider,
+    providerMessageId: m.provider_message_id,
     category: m.category,
     status: m.status,
     reason: m.reason,
