@@ -250,10 +250,16 @@ async function writeMessage(db: Db, item: Outgoing, o: Outcome, now: Date, inser
  * message event or a reply reported on one of our WhatsApp messages.
  */
 async function whatsappWindow(db: Db, workspaceId: string, profileId: string, now: Date): Promise<boolean> {
-  const since = new Date(now.getTime() - 24 * 3600_000);
-  const history = historyOf(db, workspaceId, profileId);
-  if ((await history(WHATSAPP_INBOUND_EVENT, since)).length > 0) return true;
-  return (await history('Message Replied', since)).some((e) => e.properties.channel === 'whatsapp');
+  const rows = await db
+    .selectFrom('events')
+    .select(['name', 'payload'])
+    .where('workspace_id', '=', workspaceId)
+    .where('profile_id', '=', profileId)
+    .where('name', 'in', [WHATSAPP_INBOUND_EVENT, 'Message Replied'])
+    .where('timestamp', '>=', now.getTime() - 24 * 3600_000)
+    .where('type', '=', 'track')
+    .execute();
+  return rows.some((r) => r.name === WHATSAPP_INBOUND_EVENT || (JSON.parse(r.payload) as { properties?: { channel?: unknown } }).properties?.channel === 'whatsapp');
 }
 
 /** Messages that count against caps: queued, being sent or sent, within the longest cap window. */
