@@ -4,6 +4,7 @@ import { foundation } from './0001_foundation.js';
 import { journeys } from './0002_journeys.js';
 import { gate } from './0003_gate.js';
 import { historyIndex } from './0004_history_index.js';
+import { identifierIndex } from './0005_identifier_index.js';
 
 // Migrations live in code (not files read at run time) so the compiled package carries them.
 export function migrations(dialect: Dialect): MigrationProvider {
@@ -12,6 +13,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
     '0002_journeys': journeys(dialect),
     '0003_gate': gate(),
     '0004_history_index': historyIndex(),
+    '0005_identifier_index': identifierIndex(),
   };
   return { getMigrations: async () => all };
 }
