@@ -65,6 +65,7 @@ export function apiMessageId(workspaceId: string, idempotencyKey: string | null,
 const UNSET = { provider: null, to_address: null, content: null, decision: null, queued_at: null, fallback_of: null, pending: null, not_before: null, attempts: 0 } as const;
 
 const workspaceStatsCache = new Map<string, { at: number; stats: Partial<Record<Channel, EngagementStats>> }>();
+const workspaceStatsInFlight = new Map<string, Promise<Partial<Record<Channel, EngagementStats>>>>();
 
 export class Gate {
   constructor(readonly settings: SettingsCache) {}
@@ -299,9 +300,19 @@ async function customerStats(db: Db, profileId: string): Promise<Partial<Record<
   return tally(rows);
 }
 
-async function workspaceStats(db: Db, workspaceId: string, now: Date): Promise<Partial<Record<Channel, EngagementStats>>> {
+/** The workspace's rates, recomputed at most once a minute; concurrent callers share one query. */
+function workspaceStats(db: Db, workspaceId: string, now: Date): Promise<Partial<Record<Channel, EngagementStats>>> {
   const hit = workspaceStatsCache.get(workspaceId);
-  if (hit && now.getTime() - hit.at < 60_000 && now.getTime() >= hit.at) return hit.stats;
+  if (hit && now.getTime() - hit.at < 60_000 && now.getTime() >= hit.at) return Promise.resolve(hit.stats);
+  let pending = workspaceStatsInFlight.get(workspaceId);
+  if (!pending) {
+    pending = queryWorkspaceStats(db, workspaceId, now).finally(() => workspaceStatsInFlight.delete(workspaceId));
+    workspaceStatsInFlight.set(workspaceId, pending);
+  }
+  return pending;
+}
+
+async function queryWorkspaceStats(db: Db, workspaceId: string, now: Date): Promise<Partial<Record<Channel, EngagementStats>>> {
   const rows = await db
     .selectFrom('messages')
     .select((eb) => ['channel', 'status', eb.fn.countAll<number>().as('n')])

@@ -29,14 +29,10 @@ export async function loadProfiles(db: Db, workspaceId: string, ids: string[]): 
   const out = new Map<string, LoadedProfile>();
   if (ids.length === 0) return out;
   const rows = await db.selectFrom('profiles').selectAll().where('workspace_id', '=', workspaceId).where('id', 'in', ids).execute();
-  const users = await db
-    .selectFrom('identifiers')
-    .select('profile_id')
-    .where('workspace_id', '=', workspaceId)
-    .where('profile_id', 'in', ids)
-    .where('kind', '=', 'user_id')
-    .execute();
-  const withUser = new Set(users.map((u) => u.profile_id));
+  // `kind` is filtered here, not in SQL: with `kind = 'user_id'` in the query and no fresh statistics,
+  // PostgreSQL preferred the primary key (workspace_id, kind, …) and read every user id of the workspace.
+  const identifiers = await db.selectFrom('identifiers').select(['profile_id', 'kind']).where('workspace_id', '=', workspaceId).where('profile_id', 'in', ids).execute();
+  const withUser = new Set(identifiers.filter((i) => i.kind === 'user_id').map((i) => i.profile_id));
   for (const r of rows) out.set(r.id, { state: profileFromRow(r), hasUserId: withUser.has(r.id) });
   return out;
 }
