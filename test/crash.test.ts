@@ -150,12 +150,21 @@ for (const d of DIALECTS) {
         const db = st.db;
         const kills = s.kills;
         /**
-         * Kills the server `count` times while `running()` holds. Before each kill it sometimes first waits
-         * for the live process to commit some work (so kills also land mid-way through a phase, not only
-         * before its first commit), then waits a random 20–420 ms and sends SIGKILL.
+         * Kills the server `count` times while `running()` holds. Before kill i it waits until `ready(i)`
+         * when given (the ingest phase spreads its kills over the batches, so a fast server can't finish
+         * before the last one); otherwise it sometimes first waits for the live process to commit some work
+         * (so kills also land mid-way through a phase, not only before its first commit) and then a random
+         * 20–420 ms. Then SIGKILL.
          */
-        const killer = async (phase: string, count: number, running: () => boolean) => {
+        const killer = async (phase: string, count: number, running: () => boolean, ready?: (i: number) => boolean) => {
           for (let i = 0; i < count && running(); i++) {
+            if (ready) {
+              while (running() && !ready(i)) await sleep(5);
+              await sleep(Math.floor(random() * 30));
+              if (!running()) break;
+              await s.kill(phase, () => describeLedger(st));
+              continue;
+            }
             if (random() < 0.6) {
               const mark = await progressMark(st);
               while (running() && (await progressMark(st)) === mark) await sleep(50);
@@ -166,9 +175,9 @@ for (const d of DIALECTS) {
           }
         };
         /** Runs `body` with a killer alongside; the killer stops when `body` ends, whichever way. */
-        const withKills = async <T>(phase: string, count: number, body: () => Promise<T>): Promise<T> => {
+        const withKills = async <T>(phase: string, count: number, body: () => Promise<T>, ready?: (i: number) => boolean): Promise<T> => {
           let running = true;
-          const stopped = killer(phase, count, () => running).then(
+          const stopped = killer(phase, count, () => running, ready).then(
             () => null,
             (err: unknown) => err,
           );
@@ -191,15 +200,20 @@ for (const d of DIALECTS) {
 
         // ---- Phase 1: 1,000 customers sign up in batches of 100 events while the server is killed.
         const queue = batches();
+        const total = queue.length;
+        // Kill i lands after a random batch of its own stretch of the phase, while later batches are in flight.
+        const killAfter = Array.from({ length: PHASE1_KILLS }, (_, i) => Math.floor(((i + random()) * (total - 2)) / PHASE1_KILLS));
+        let acknowledged = 0;
         let retriedBatches = 0;
         const worker = async () => {
           for (let b = queue.shift(); b; b = queue.shift()) {
             const res = await s.request('POST', '/v1/batch', WRITE, b);
             if (res.status !== 200) expect.fail(`batch answered ${res.status} ${JSON.stringify(res.body)}\n${await s.errors()}`);
             if (res.attempts > 1) retriedBatches++;
+            acknowledged++;
           }
         };
-        await withKills('ingest', PHASE1_KILLS, () => Promise.all([worker(), worker()]));
+        await withKills('ingest', PHASE1_KILLS, () => Promise.all([worker(), worker()]), (i) => acknowledged >= killAfter[i]);
         const ingestMs = Date.now() - t0;
 
         // Every customer entered the journey once and was queued the welcome email (the sends may still be going out).

@@ -152,6 +152,29 @@ interface Outcome {
   decision: unknown;
 }
 
+/** The columns of a new message row that come from its request and where it was sent from. */
+function originOf(item: Outgoing) {
+  return {
+    workspace_id: item.workspaceId,
+    profile_id: item.profile.state.id,
+    run_id: item.run?.id ?? null,
+    journey_id: item.run?.journeyId ?? null,
+    journey_key: item.run?.journeyKey ?? null,
+    version: item.run?.version ?? null,
+    step: item.run?.stepId ?? null,
+    category: item.request.category,
+    priority: item.request.priority,
+    tags: JSON.stringify(item.request.tags),
+    topic: item.request.topic ?? null,
+    message_type: item.request.type ?? null,
+    override_caps: item.request.overrideCaps ? 1 : 0,
+    source: item.source,
+    sent_at: null,
+    lease_until: null,
+    provider_message_id: null,
+  };
+}
+
 /**
  * After a message goes out, its next escalation hop waits as a `held` message: until `after` for
  * delivery and engagement conditions, or until the message fails for `failed`.
@@ -169,22 +192,9 @@ function holdNextHop(item: Outgoing, now: Date, inserts: Insertable<MessageTable
   const notBefore = hop.when === 'failed' || hop.after === undefined ? null : addDuration(now, hop.after).getTime();
   const why = hop.when === 'failed' ? `if ${item.id} fails` : `if ${item.id} is ${hop.when.replace('_', ' ')} by ${new Date(notBefore ?? at).toISOString()}`;
   inserts.push({
+    ...originOf(item),
     id: `${item.id}.${item.request.fallback.length}`,
-    workspace_id: item.workspaceId,
-    profile_id: item.profile.state.id,
-    run_id: item.run?.id ?? null,
-    journey_id: item.run?.journeyId ?? null,
-    journey_key: item.run?.journeyKey ?? null,
-    version: item.run?.version ?? null,
-    step: item.run?.stepId ?? null,
-    category: item.request.category,
-    priority: item.request.priority,
-    tags: JSON.stringify(item.request.tags),
-    topic: item.request.topic ?? null,
-    message_type: item.request.type ?? null,
-    override_caps: item.request.overrideCaps ? 1 : 0,
     idempotency_key: null,
-    source: item.source,
     status: 'held',
     channel: hop.channel,
     reason: `fallback to ${hop.channel} ${why}`,
@@ -193,9 +203,6 @@ function holdNextHop(item: Outgoing, now: Date, inserts: Insertable<MessageTable
     fallback_of: item.id,
     created_at: at,
     updated_at: at,
-    sent_at: null,
-    lease_until: null,
-    provider_message_id: null,
   });
 }
 
@@ -222,26 +229,10 @@ async function writeMessage(db: Db, item: Outgoing, o: Outcome, now: Date, inser
     return;
   }
   inserts.push({
+    ...originOf(item),
     id: item.id,
-    workspace_id: item.workspaceId,
-    profile_id: item.profile.state.id,
-    run_id: item.run?.id ?? null,
-    journey_id: item.run?.journeyId ?? null,
-    journey_key: item.run?.journeyKey ?? null,
-    version: item.run?.version ?? null,
-    step: item.run?.stepId ?? null,
-    category: item.request.category,
-    priority: item.request.priority,
-    tags: JSON.stringify(item.request.tags),
-    topic: item.request.topic ?? null,
-    message_type: item.request.type ?? null,
-    override_caps: item.request.overrideCaps ? 1 : 0,
     idempotency_key: item.idempotencyKey,
-    source: item.source,
     created_at: at,
-    sent_at: null,
-    lease_until: null,
-    provider_message_id: null,
     ...common,
   });
 }
