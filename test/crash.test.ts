@@ -160,7 +160,7 @@ for (const d of DIALECTS) {
           for (let i = 0; i < count && running(); i++) {
             if (ready) {
               while (running() && !ready(i)) await sleep(5);
-              await sleep(Math.floor(random() * 30));
+              await sleep(Math.floor(random() * 10));
               if (!running()) break;
               await s.kill(phase, () => describeLedger(st));
               continue;
@@ -202,7 +202,7 @@ for (const d of DIALECTS) {
         const queue = batches();
         const total = queue.length;
         // Kill i lands after a random batch of its own stretch of the phase, while later batches are in flight.
-        const killAfter = Array.from({ length: PHASE1_KILLS }, (_, i) => Math.floor(((i + random()) * (total - 2)) / PHASE1_KILLS));
+        const killAfter = Array.from({ length: PHASE1_KILLS }, (_, i) => Math.floor(((i + random()) * (total - 4)) / PHASE1_KILLS));
         let acknowledged = 0;
         let retriedBatches = 0;
         const worker = async () => {
