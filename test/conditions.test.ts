@@ -1,4 +1,4 @@
-// Pure tests of the condition model (src/core/conditions.ts): the strict schema and its error messages,
+// Pure tests of the condition model (src/core/conditions.ts, evaluated by src/core/condition-eval.ts): the strict schema and its error messages,
 // every operator, every leaf kind against an in-memory context, and fast-check properties.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -6,19 +6,15 @@ import { z } from 'zod';
 import {
   applyOperator,
   conditionMentionsEvents,
-  conditionSchema,
   ConditionEvaluationError,
   evaluate,
   isoTime,
   readPath,
-  type Condition,
   type ConditionContext,
-  type ConditionValue,
   type EventLike,
-  type Operator,
-  type Scalar,
   type SendOutcome,
-} from '../src/core/conditions.js';
+} from '../src/core/condition-eval.js';
+import { conditionSchema, type Condition, type ConditionValue, type Operator, type Scalar } from '../src/core/conditions.js';
 import { CHANNELS, emptyProfile, type Channel, type ProfileState } from '../src/core/types.js';
 
 // ---------------------------------------------------------------------------------------------------

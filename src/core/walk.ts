@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { evaluate, type ConditionContext, type EventLike } from './conditions.js';
+import { evaluate, type ConditionContext, type EventLike } from './condition-eval.js';
 import type { SendRequest } from './gate/decide.js';
 import type { JourneySpec, SendContent, SendStep, Step } from './journey-spec.js';
 import { applyFacts } from './profile.js';
