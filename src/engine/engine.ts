@@ -1,5 +1,5 @@
 import { sql, type Transaction } from 'kysely';
-import { evaluate, readPath, type ConditionContext, type EventLike } from '../core/conditions.js';
+import { evaluate, readPath, type ConditionContext, type EventLike } from '../core/condition-eval.js';
 import type { JourneySpec } from '../core/journey-spec.js';
 import { chooseChannel } from '../core/reach.js';
 import type { Merge } from '../core/resolve.js';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { evaluate, type ConditionContext } from '../core/conditions.js';
+import { evaluate, type ConditionContext } from '../core/condition-eval.js';
 import type { SentRecord } from '../core/gate/caps.js';
 import { historyWindow } from '../core/gate/caps.js';
 import { byPriority, decide, type Decision, type SendRequest } from '../core/gate/decide.js';

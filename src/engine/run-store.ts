@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
-import type { EventLike, SendOutcome } from '../core/conditions.js';
+import type { EventLike, SendOutcome } from '../core/condition-eval.js';
 import type { JourneySpec } from '../core/journey-spec.js';
 import type { ProfileState } from '../core/types.js';
 import { templateVars, type RunInfo, type WalkResult } from '../core/walk.js';
