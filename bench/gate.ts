@@ -6,21 +6,19 @@
 // latency from POST /v1/messages to the provider call at a steady request rate. Printed beside the same
 // database's plain single-row INSERTs/s, measured in the same run. See bench/README.md.
 
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
-import type { DatabaseConfig } from '../src/config.js';
-import { openStore, redact, type Store } from '../src/store/db.js';
+import { openStore, type Store } from '../src/store/db.js';
 import { closeAgent, request } from './lib/gate-http.js';
 import { runBaseline, writeHistory, type BaselineResult, type HistoryResult } from './lib/gate-history.js';
 import { BENCH_SETTINGS, identifyCall, sendBody, SUPPORT_TICKET_SHARE, userIdOf, WHATSAPP_INBOUND_SHARE, type SendKind } from './lib/gate-mix.js';
 import { mainProfile, summarizeProfile } from './lib/profile.js';
 import { Rng } from './lib/random.js';
 import { int, mb, percentile, round, table } from './lib/report.js';
+import { prepareTarget, type DialectName, type Target } from './lib/target.js';
 import { procCpuSeconds, RssSampler, spawnServer, type ChildServer } from './lib/server.js';
 
 const WRITE_KEY = 'wk_bench_write_key_000000000000';
@@ -28,7 +26,6 @@ const SECRET_KEY = 'sk_bench_secret_key_00000000000';
 const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const RESULTS_DIR = path.resolve(import.meta.dirname, 'results');
 
-type DialectName = 'sqlite' | 'postgres';
 
 interface Options {
   dialects: DialectName[];
@@ -359,61 +356,8 @@ async function latency(server: ChildServer, store: Store, rng: Rng, customers: n
 // ---------------------------------------------------------------------------------------------------------
 // One dialect
 
-interface Target {
-  env: Record<string, string>;
-  config: DatabaseConfig;
-  where: string;
-  cleanup(): Promise<void>;
-}
-
-async function pgProblem(url: string): Promise<string | null> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    await client.query('select 1');
-    return null;
-  } catch (err) {
-    return (err as Error).message || String(err);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-async function prepare(dialect: DialectName, opts: Options): Promise<Target | string> {
-  if (dialect === 'sqlite') {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-bench-gate-'));
-    const file = path.join(dir, 'chorus.db');
-    return {
-      env: { CHORUS_DATA_DIR: dir, CHORUS_SQLITE_SYNCHRONOUS: opts.sqliteSynchronous },
-      config: { dialect: 'sqlite', file, synchronous: opts.sqliteSynchronous },
-      where: `${file} (synchronous=${opts.sqliteSynchronous})`,
-      cleanup: async () => {
-        if (opts.keep) console.log(`kept ${dir}`);
-        else fs.rmSync(dir, { recursive: true, force: true });
-      },
-    };
-  }
-  const problem = await pgProblem(PG_URL);
-  if (problem !== null) return `PostgreSQL at ${redact(PG_URL)} is unreachable (${problem}); set TEST_DATABASE_URL to run it`;
-  const schema = `bench_${randomBytes(5).toString('hex')}`;
-  return {
-    env: { DATABASE_URL: PG_URL, CHORUS_PG_SCHEMA: schema },
-    config: { dialect: 'postgres', url: PG_URL, schema, poolSize: 4 },
-    where: `${redact(PG_URL)} schema ${schema}`,
-    cleanup: async () => {
-      if (opts.keep) {
-        console.log(`kept schema ${schema}`);
-        return;
-      }
-      const client = new pg.Client({ connectionString: PG_URL });
-      await client.connect();
-      try {
-        await client.query(`drop schema if exists "${schema}" cascade`);
-      } finally {
-        await client.end();
-      }
-    },
-  };
+function prepare(dialect: DialectName, opts: Options): Promise<Target | string> {
+  return prepareTarget(dialect, { prefix: 'chorus-bench-gate-', sqliteSynchronous: opts.sqliteSynchronous, poolSize: 4, pgUrl: PG_URL, keep: opts.keep });
 }
 
 interface Result {

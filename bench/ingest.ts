@@ -4,20 +4,18 @@
 // /v1/batch requests of realistic identify/track/page calls, identity resolution included, compared
 // with the raw-insert ceiling of the same rows on the same database. See bench/README.md.
 
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { sql } from 'kysely';
-import type { DatabaseConfig } from '../src/config.js';
 import { openStore, redact } from '../src/store/db.js';
 import { createCeilingTable, runCeiling, type CeilingResult } from './lib/ceiling.js';
 import { EventStream, type StreamCounts } from './lib/events.js';
 import { mainProfile, summarizeProfile } from './lib/profile.js';
 import { int, mb, percentile, round, table } from './lib/report.js';
+import { prepareTarget, type DialectName, type Target } from './lib/target.js';
 import { procCpuSeconds, RssSampler, spawnServer, type ChildServer } from './lib/server.js';
 
 const WRITE_KEY = 'wk_bench_write_key_000000000000';
@@ -26,7 +24,6 @@ const TARGET_RATIO = 0.3;
 const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const RESULTS_DIR = path.resolve(import.meta.dirname, 'results');
 
-type DialectName = 'sqlite' | 'postgres';
 
 interface Options {
   dialects: DialectName[];
@@ -171,61 +168,8 @@ async function send(server: ChildServer, stream: EventStream, total: number, opt
 // ---------------------------------------------------------------------------------------------
 // One dialect
 
-interface Target {
-  env: Record<string, string>;
-  config: DatabaseConfig;
-  where: string;
-  cleanup(): Promise<void>;
-}
-
-async function pgProblem(url: string): Promise<string | null> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    await client.query('select 1');
-    return null;
-  } catch (err) {
-    return (err as Error).message || String(err);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-async function prepare(dialect: DialectName, opts: Options): Promise<Target | string> {
-  if (dialect === 'sqlite') {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-bench-'));
-    const file = path.join(dir, 'chorus.db');
-    return {
-      env: { CHORUS_DATA_DIR: dir, CHORUS_SQLITE_SYNCHRONOUS: opts.sqliteSynchronous },
-      config: { dialect: 'sqlite', file, synchronous: opts.sqliteSynchronous },
-      where: `${file} (synchronous=${opts.sqliteSynchronous})`,
-      cleanup: async () => {
-        if (opts.keep) console.log(`kept ${dir}`);
-        else fs.rmSync(dir, { recursive: true, force: true });
-      },
-    };
-  }
-  const problem = await pgProblem(PG_URL);
-  if (problem !== null) return `PostgreSQL at ${redact(PG_URL)} is unreachable (${problem}); set TEST_DATABASE_URL to run it`;
-  const schema = `bench_${randomBytes(5).toString('hex')}`;
-  return {
-    env: { DATABASE_URL: PG_URL, CHORUS_PG_SCHEMA: schema },
-    config: { dialect: 'postgres', url: PG_URL, schema, poolSize: opts.concurrency },
-    where: `${redact(PG_URL)} schema ${schema}`,
-    cleanup: async () => {
-      if (opts.keep) {
-        console.log(`kept schema ${schema}`);
-        return;
-      }
-      const client = new pg.Client({ connectionString: PG_URL });
-      await client.connect();
-      try {
-        await client.query(`drop schema if exists "${schema}" cascade`);
-      } finally {
-        await client.end();
-      }
-    },
-  };
+function prepare(dialect: DialectName, opts: Options): Promise<Target | string> {
+  return prepareTarget(dialect, { prefix: 'chorus-bench-', sqliteSynchronous: opts.sqliteSynchronous, poolSize: opts.concurrency, pgUrl: PG_URL, keep: opts.keep });
 }
 
 interface Result {

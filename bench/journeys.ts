@@ -5,20 +5,18 @@
 // measured alone), then 14 virtual days pass with a realistic mix of logins and activations. Compared
 // with BullMQ working the same number of bare no-op jobs on the local Redis. See bench/README.md.
 
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
-import type { DatabaseConfig } from '../src/config.js';
-import { openStore, redact, type Store } from '../src/store/db.js';
+import { openStore, type Store } from '../src/store/db.js';
 import { runBullmqBaseline, type BullmqResult } from './lib/bullmq-baseline.js';
 import { activationCall, customer, DAYS, expectedOf, loginCall, signUpCalls, type Customer, type Expected } from './lib/journeys-mix.js';
 import { mainProfile, summarizeProfile } from './lib/profile.js';
 import { int, mb, round, table } from './lib/report.js';
+import { prepareTarget, type DialectName, type Target } from './lib/target.js';
 import { procCpuSeconds, RssSampler, spawnServer, type ChildServer } from './lib/server.js';
 
 const WRITE_KEY = 'wk_bench_write_key_000000000000';
@@ -32,7 +30,6 @@ const JOURNEY_FILE = path.join(ROOT, 'examples/journeys/onboarding.yaml');
 const RESULTS_DIR = path.resolve(import.meta.dirname, 'results');
 const DEFAULT_CUSTOMERS = { sqlite: 100_000, postgres: 20_000 };
 
-type DialectName = 'sqlite' | 'postgres';
 
 interface Options {
   dialects: DialectName[];
@@ -210,61 +207,8 @@ async function sendCalls(server: ChildServer, calls: Record<string, unknown>[], 
 // ---------------------------------------------------------------------------------------------
 // One dialect
 
-interface Target {
-  env: Record<string, string>;
-  config: DatabaseConfig;
-  where: string;
-  cleanup(): Promise<void>;
-}
-
-async function pgProblem(url: string): Promise<string | null> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    await client.query('select 1');
-    return null;
-  } catch (err) {
-    return (err as Error).message || String(err);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-async function prepare(dialect: DialectName, opts: Options): Promise<Target | string> {
-  if (dialect === 'sqlite') {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-bench-journeys-'));
-    const file = path.join(dir, 'chorus.db');
-    return {
-      env: { CHORUS_DATA_DIR: dir, CHORUS_SQLITE_SYNCHRONOUS: opts.sqliteSynchronous },
-      config: { dialect: 'sqlite', file, synchronous: opts.sqliteSynchronous },
-      where: `${file} (synchronous=${opts.sqliteSynchronous})`,
-      cleanup: async () => {
-        if (opts.keep) console.log(`kept ${dir}`);
-        else fs.rmSync(dir, { recursive: true, force: true });
-      },
-    };
-  }
-  const problem = await pgProblem(PG_URL);
-  if (problem !== null) return `PostgreSQL at ${redact(PG_URL)} is unreachable (${problem}); set TEST_DATABASE_URL to run it`;
-  const schema = `bench_${randomBytes(5).toString('hex')}`;
-  return {
-    env: { DATABASE_URL: PG_URL, CHORUS_PG_SCHEMA: schema },
-    config: { dialect: 'postgres', url: PG_URL, schema, poolSize: 2 },
-    where: `${redact(PG_URL)} schema ${schema} (server pool: CHORUS_PG_POOL_SIZE default 10)`,
-    cleanup: async () => {
-      if (opts.keep) {
-        console.log(`kept schema ${schema}`);
-        return;
-      }
-      const client = new pg.Client({ connectionString: PG_URL });
-      await client.connect();
-      try {
-        await client.query(`drop schema if exists "${schema}" cascade`);
-      } finally {
-        await client.end();
-      }
-    },
-  };
+function prepare(dialect: DialectName, opts: Options): Promise<Target | string> {
+  return prepareTarget(dialect, { prefix: 'chorus-bench-journeys-', sqliteSynchronous: opts.sqliteSynchronous, poolSize: 2, pgUrl: PG_URL, keep: opts.keep, note: '(server pool: CHORUS_PG_POOL_SIZE default 10)' });
 }
 
 const count = (row: { n: number | string | bigint } | undefined): number => Number(row?.n ?? 0);
