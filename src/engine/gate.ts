@@ -61,9 +61,6 @@ export function apiMessageId(workspaceId: string, idempotencyKey: string | null,
   return `msg_${createHash('sha256').update(`api\u0000${workspaceId}\u0000${idempotencyKey}`).digest('hex').slice(0, 32)}`;
 }
 
-/** Every row of a multi-row insert names every column (SQLite has no DEFAULT in VALUES). */
-const UNSET = { provider: null, to_address: null, content: null, decision: null, queued_at: null, fallback_of: null, pending: null, not_before: null, attempts: 0 } as const;
-
 const workspaceStatsCache = new Map<string, { at: number; stats: Partial<Record<Channel, EngagementStats>> }>();
 const workspaceStatsInFlight = new Map<string, Promise<Partial<Record<Channel, EngagementStats>>>>();
 
@@ -85,7 +82,7 @@ export class Gate {
     for (let i = 0; i < inserts.length; i += 400) {
       await db
         .insertInto('messages')
-        .values(inserts.slice(i, i + 400).map((r) => ({ ...UNSET, ...r })))
+        .values(inserts.slice(i, i + 400))
         .onConflict((oc) => oc.column('id').doNothing())
         .execute();
     }
@@ -152,7 +149,10 @@ interface Outcome {
   decision: unknown;
 }
 
-/** The columns of a new message row that come from its request and where it was sent from. */
+/**
+ * A new message row's columns from its request and where it was sent from, with every other column at its
+ * empty value: rows of one multi-row insert must name the same columns (SQLite has no DEFAULT in VALUES).
+ */
 function originOf(item: Outgoing) {
   return {
     workspace_id: item.workspaceId,
@@ -172,6 +172,15 @@ function originOf(item: Outgoing) {
     sent_at: null,
     lease_until: null,
     provider_message_id: null,
+    provider: null,
+    to_address: null,
+    content: null,
+    decision: null,
+    queued_at: null,
+    fallback_of: null,
+    pending: null,
+    not_before: null,
+    attempts: 0,
   };
 }
 
