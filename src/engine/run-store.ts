@@ -15,8 +15,18 @@ import type { RunLedger } from './run-ledger.js';
 
 export type Db = Kysely<Database> | Transaction<Database>;
 
-/** Deterministic message id: the same run, step and attempt always yield the same id (DESIGN invariant 2). */
+/**
+ * Deterministic message id: the same run, step and attempt always yield the same id (DESIGN invariant 2).
+ * It starts with the run's own id, so a batch's messages (runs advanced together were created together)
+ * land side by side in the id index instead of one random page each.
+ */
 export function messageId(runId: string, stepId: string, attempt: number): string {
+  const hash = createHash('sha256').update(`${runId}\u0000${stepId}\u0000${attempt}`).digest('hex');
+  return `msg_${runId.slice(runId.indexOf('_') + 1)}${hash.slice(0, 16)}`;
+}
+
+/** The id messages had before ids started with their run's (stored rows keep it). */
+export function legacyMessageId(runId: string, stepId: string, attempt: number): string {
   return `msg_${createHash('sha256').update(`${runId}\u0000${stepId}\u0000${attempt}`).digest('hex').slice(0, 32)}`;
 }
 

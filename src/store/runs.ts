@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from './schema.js';
-import { messageId } from '../engine/run-store.js';
+import { legacyMessageId, messageId } from '../engine/run-store.js';
 
 // Reading runs for the admin API.
 
@@ -33,7 +33,7 @@ export async function runsOfProfile(db: Kysely<Database>, workspaceId: string, p
   );
   const messageOf = (runId: string, step: string, detail: unknown) => {
     const attempt = (detail as { attempt?: number } | null)?.attempt;
-    return typeof attempt === 'number' ? messages.get(messageId(runId, step, attempt)) : undefined;
+    return typeof attempt === 'number' ? (messages.get(messageId(runId, step, attempt)) ?? messages.get(legacyMessageId(runId, step, attempt))) : undefined;
   };
   return runs.map((r) => ({
     id: r.id,
