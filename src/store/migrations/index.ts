@@ -5,6 +5,7 @@ import { journeys } from './0002_journeys.js';
 import { gate } from './0003_gate.js';
 import { historyIndex } from './0004_history_index.js';
 import { identifierIndex } from './0005_identifier_index.js';
+import { dueOrder } from './0006_due_order.js';
 
 // Migrations live in code (not files read at run time) so the compiled package carries them.
 export function migrations(dialect: Dialect): MigrationProvider {
@@ -14,6 +15,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
     '0003_gate': gate(),
     '0004_history_index': historyIndex(),
     '0005_identifier_index': identifierIndex(),
+    '0006_due_order': dueOrder(),
   };
   return { getMigrations: async () => all };
 }
