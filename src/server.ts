@@ -5,6 +5,7 @@ import { migrate, openStore, redact, type Store } from './store/db.js';
 import { bootstrapDefaultWorkspace, type CreatedWorkspace } from './store/workspaces.js';
 import { SystemClock, VirtualClock, type Clock } from './engine/clock.js';
 import { Runtime } from './engine/runtime.js';
+import { keepPlannerStats } from './store/planner-stats.js';
 
 export interface Server {
   app: App;
@@ -38,6 +39,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     const address = await app.fastify.listen({ port: config.port, host: config.host });
     const where = config.database.dialect === 'sqlite' ? config.database.file : redact(config.database.url);
     await runtime.start();
+    const plannerStats = await keepPlannerStats(store, logger);
     logger.info({ address, database: config.database.dialect, where, clock: clock.virtual ? `virtual ${clock.now().toISOString()}` : 'wall' }, 'chorus is listening');
     let closing: Promise<void> | undefined;
     return {
@@ -58,6 +60,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
             clearInterval(idle);
           }
           await runtime.stop();
+          await plannerStats?.stop();
           await store.close();
         })()),
     };

@@ -104,6 +104,23 @@ for (const d of DIALECTS) {
       expect(list.map((m) => m.content?.subject).sort()).toEqual(['Order A-1', 'Order B-2']);
     });
 
+    it('entry rules hold within one /v1/batch: once enters once, per_key once per key', async () => {
+      await publishJourney(url, journey('e_batch_once', 'Batch Once', { hi: email('Once') }));
+      await publishJourney(
+        url,
+        journey('e_batch_key', 'Batch Key', { hi: email('Key {{ event.properties.k }}') }, { entry: { mode: 'per_key', key: 'properties.k' } }),
+      );
+      const c = await person('batch-entry');
+      const call = (event: string, properties: Record<string, unknown> = {}) => ({ type: 'track', userId: c.who.userId, event, properties });
+      // The second trigger of a customer in one batch comes after the engine has written the first run.
+      await ok(ingest(url, 'batch', { batch: [call('Batch Once'), call('Batch Once'), call('Batch Key', { k: 'a' }), call('Batch Key', { k: 'a' }), call('Batch Key', { k: 'b' })] }));
+      await ok(ingest(url, 'batch', { batch: [call('Batch Once'), call('Batch Key', { k: 'b' })] }));
+      expect(await runsIn(url, c.ref, 'e_batch_once')).toHaveLength(1);
+      expect(await runsIn(url, c.ref, 'e_batch_key')).toHaveLength(2);
+      const list = await settledMessages(url, c.ref, 3);
+      expect(list.map((m) => m.content?.subject).sort()).toEqual(['Key a', 'Key b', 'Once']);
+    });
+
     it('trigger where and audience decide who enters', async () => {
       await publishJourney(
         url,

@@ -16,7 +16,6 @@ import { RunLedger } from './run-ledger.js';
 import {
   applyWalk,
   endRun,
-  historyOf,
   loadProfiles,
   messageStatusOf,
   record,
@@ -29,6 +28,29 @@ import {
 } from './run-store.js';
 
 type Trx = Transaction<Database>;
+
+/** Runs customers already had in the journeys their events trigger, by `profileId \0 journeyId`. */
+type EarlierRuns = Map<string, { entered_at: number; entry_key: string | null }[]>;
+
+/** One query per batch for the entry rules, instead of one per triggering event. */
+async function earlierRuns(trx: Trx, workspaceId: string, journeyIds: string[], profileIds: string[]): Promise<EarlierRuns> {
+  const out: EarlierRuns = new Map();
+  if (journeyIds.length === 0) return out;
+  for (let i = 0; i < profileIds.length; i += 500) {
+    const rows = await trx
+      .selectFrom('runs')
+      .select(['profile_id', 'journey_id', 'entered_at', 'entry_key'])
+      .where('profile_id', 'in', profileIds.slice(i, i + 500))
+      .where('journey_id', 'in', journeyIds)
+      .where('workspace_id', '=', workspaceId)
+      .execute();
+    for (const r of rows) {
+      const key = `${r.profile_id}\u0000${r.journey_id}`;
+      out.set(key, [...(out.get(key) ?? []), { entered_at: r.entered_at, entry_key: r.entry_key }]);
+    }
+  }
+  return out;
+}
 
 export interface EngineOptions {
   defaultTimeZone?: string;
@@ -52,7 +74,7 @@ export class Engine {
     opts: EngineOptions = {},
   ) {
     this.defaultTimeZone = opts.defaultTimeZone ?? 'UTC';
-    this.batchSize = opts.batchSize ?? 500;
+    this.batchSize = opts.batchSize ?? Number(process.env.BATCH ?? 500);
   }
 
   // ------------------------------------------------------------------ events
@@ -78,11 +100,13 @@ export class Engine {
       .execute();
     if (listeners.length === 0 && !names.some((n) => triggerNames.has(n))) return;
     await ledger.load(listeners.map((l) => l.run_id));
+    ledger.shareHistory(workspaceId, profileIds);
 
     const profiles = await loadProfiles(trx, workspaceId, profileIds);
     const outgoing: Outgoing[] = [];
     const changed = new Set<string>();
     const paused = await pausedJourneyIds(trx, workspaceId);
+    const earlier = await earlierRuns(trx, workspaceId, active.filter((j) => names.includes(j.spec.trigger.event)).map((j) => j.journeyId), profileIds);
     const handled = new Set<string>();
     for (const { event, profileId } of tracks) {
       const profile = profiles.get(profileId);
@@ -109,20 +133,20 @@ export class Engine {
       }
       for (const j of active) {
         if (j.spec.trigger.event !== event.event) continue;
-        if (await this.maybeEnter(trx, ledger, workspaceId, j.journeyId, j.version, j.spec, event, ev, profile, now, outgoing)) changed.add(profileId);
+        if (await this.maybeEnter(trx, ledger, earlier, workspaceId, j.journeyId, j.version, j.spec, event, ev, profile, now, outgoing)) changed.add(profileId);
       }
     }
     await ledger.flush();
     await this.gate.record(trx, outgoing, now);
   }
 
-  private conditionContext(trx: Db, workspaceId: string, profile: LoadedProfile, now: Date, event: EventLike | undefined, enteredAt?: Date): ConditionContext {
+  private conditionContext(ledger: RunLedger, workspaceId: string, profile: LoadedProfile, now: Date, event: EventLike | undefined, enteredAt?: Date): ConditionContext {
     return {
       now,
       profile: profile.state,
       event,
       enteredAt,
-      history: historyOf(trx, workspaceId, profile.state.id),
+      history: ledger.history(workspaceId, profile.state.id),
       reachable: (channel) => chooseChannel([channel], profile.state, profile.hasUserId, 'promotional').ok,
     };
   }
@@ -130,6 +154,7 @@ export class Engine {
   private async maybeEnter(
     trx: Trx,
     ledger: RunLedger,
+    earlier: EarlierRuns,
     workspaceId: string,
     journeyId: string,
     version: number,
@@ -140,18 +165,11 @@ export class Engine {
     now: Date,
     outgoing: Outgoing[],
   ): Promise<boolean> {
-    const ctx = this.conditionContext(trx, workspaceId, profile, now, ev);
+    const ctx = this.conditionContext(ledger, workspaceId, profile, now, ev);
     if (spec.trigger.where && !(await evaluate(spec.trigger.where, ctx))) return false;
     if (spec.audience && !(await evaluate(spec.audience, { ...ctx, event: undefined }))) return false;
-    const previous = [
-      ...ledger.unwrittenRuns(profile.state.id, journeyId),
-      ...(await trx
-        .selectFrom('runs')
-        .select(['entered_at', 'entry_key'])
-        .where('profile_id', '=', profile.state.id)
-        .where('journey_id', '=', journeyId)
-        .execute()),
-    ].sort((a, b) => b.entered_at - a.entered_at);
+    const key = `${profile.state.id}\u0000${journeyId}`;
+    const previous = [...ledger.unwrittenRuns(profile.state.id, journeyId), ...(earlier.get(key) ?? [])].sort((a, b) => b.entered_at - a.entered_at);
     let entryKey: string | null = null;
     const entry = spec.entry;
     if (entry.mode === 'once' && previous.length > 0) return false;
@@ -185,6 +203,8 @@ export class Engine {
       updated_at: at,
     };
     ledger.putRun(row, true);
+    // Later events of this batch see this run even after the ledger has written it.
+    earlier.set(key, [...(earlier.get(key) ?? []), { entered_at: row.entered_at, entry_key: row.entry_key }]);
     record(ledger, row, '$entry', 'entry', row.holdout ? 'entered (holdout)' : 'entered', now, { event: ev.name, messageId: event.messageId });
     const listenerRows: WaitTable[] = [];
     if (spec.goal && row.goal_deadline !== null) {
@@ -208,7 +228,7 @@ export class Engine {
       hasUserId: profile.hasUserId,
       now,
       defaultTimeZone: this.defaultTimeZone,
-      history: historyOf(trx, row.workspace_id, row.profile_id),
+      history: ledger.history(row.workspace_id, row.profile_id),
       messageStatus: messageStatusOf(trx, row.id, outgoing),
       visits,
     };
@@ -225,7 +245,7 @@ export class Engine {
     // Gone when an earlier event of this step ended the run or fired this listener.
     if (!row || !ledger.hasWait(row.id, l.id)) return;
     const spec = await loadVersion(trx, row.journey_id, row.version);
-    const ctx = this.conditionContext(trx, row.workspace_id, profile, now, ev, new Date(row.entered_at));
+    const ctx = this.conditionContext(ledger, row.workspace_id, profile, now, ev, new Date(row.entered_at));
     if (l.kind === 'exit') {
       const rule = spec.exit_when[Number(l.step.split('.')[1])];
       if (rule?.where && !(await evaluate(rule.where, ctx))) return;
@@ -304,6 +324,7 @@ export class Engine {
       for (const [ws, ids] of byWorkspace) for (const [id, p] of await loadProfiles(trx, ws, [...new Set(ids)])) profiles.set(id, p);
       const outgoing: Outgoing[] = [];
       const ledger = new RunLedger(trx);
+      for (const [ws, ids] of byWorkspace) ledger.shareHistory(ws, ids);
       await ledger.load(due.map((d) => d.run_id));
       for (const d of due) await this.fire(trx, ledger, d, profiles, now, outgoing);
       await ledger.flush();

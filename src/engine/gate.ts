@@ -78,7 +78,8 @@ export class Gate {
     }
     // New ledger rows are written together at the end: nothing below reads another customer's new rows.
     const inserts: Insertable<MessageTable>[] = [];
-    for (const group of byProfile.values()) out.push(...(await this.recordCustomer(db, group, now, inserts)));
+    const windows = await whatsappWindows(db, items.filter((i) => i.request.contentChannels.includes('whatsapp')), now);
+    for (const group of byProfile.values()) out.push(...(await this.recordCustomer(db, group, now, inserts, windows)));
     for (let i = 0; i < inserts.length; i += 400) {
       await db
         .insertInto('messages')
@@ -89,7 +90,7 @@ export class Gate {
     return out;
   }
 
-  private async recordCustomer(db: Db, items: Outgoing[], now: Date, inserts: Insertable<MessageTable>[]): Promise<Recorded[]> {
+  private async recordCustomer(db: Db, items: Outgoing[], now: Date, inserts: Insertable<MessageTable>[], whatsappOpen: Set<string>): Promise<Recorded[]> {
     const write = (item: Outgoing, o: Outcome, at: Date) => writeMessage(db, item, o, at, inserts);
     const { workspaceId, profile } = items[0];
     const settings = await this.settings.get(db, workspaceId);
@@ -102,7 +103,7 @@ export class Gate {
       ? { customer: await customerStats(db, profile.state.id), workspace: await workspaceStats(db, workspaceId, now) }
       : { customer: {}, workspace: {} };
     const mayWhatsapp = items.some((i) => i.request.contentChannels.includes('whatsapp'));
-    const whatsappWindowOpen = mayWhatsapp ? await whatsappWindow(db, workspaceId, profile.state.id, now) : false;
+    const whatsappWindowOpen = mayWhatsapp && whatsappOpen.has(profile.state.id);
 
     const ordered = [...items].sort((a, b) => byPriority({ ...a, priority: a.request.priority }, { ...b, priority: b.request.priority }));
     const out: Recorded[] = [];
@@ -250,17 +251,29 @@ async function writeMessage(db: Db, item: Outgoing, o: Outcome, now: Date, inser
  * WhatsApp's customer-service window: open for 24 hours after the customer last wrote, either an inbound
  * message event or a reply reported on one of our WhatsApp messages.
  */
-async function whatsappWindow(db: Db, workspaceId: string, profileId: string, now: Date): Promise<boolean> {
-  const rows = await db
-    .selectFrom('events')
-    .select(['name', 'payload'])
-    .where('workspace_id', '=', workspaceId)
-    .where('profile_id', '=', profileId)
-    .where('name', 'in', [WHATSAPP_INBOUND_EVENT, 'Message Replied'])
-    .where('timestamp', '>=', now.getTime() - 24 * 3600_000)
-    .where('type', '=', 'track')
-    .execute();
-  return rows.some((r) => r.name === WHATSAPP_INBOUND_EVENT || (JSON.parse(r.payload) as { properties?: { channel?: unknown } }).properties?.channel === 'whatsapp');
+async function whatsappWindows(db: Db, items: Outgoing[], now: Date): Promise<Set<string>> {
+  const open = new Set<string>();
+  const byWorkspace = new Map<string, Set<string>>();
+  for (const i of items) byWorkspace.set(i.workspaceId, (byWorkspace.get(i.workspaceId) ?? new Set()).add(i.profile.state.id));
+  for (const [workspaceId, profiles] of byWorkspace) {
+    const ids = [...profiles];
+    // One query for the batch's customers instead of one per customer.
+    for (let i = 0; i < ids.length; i += 500) {
+      const rows = await db
+        .selectFrom('events')
+        .select(['profile_id', 'name', 'payload'])
+        .where('workspace_id', '=', workspaceId)
+        .where('profile_id', 'in', ids.slice(i, i + 500))
+        .where('name', 'in', [WHATSAPP_INBOUND_EVENT, 'Message Replied'])
+        .where('timestamp', '>=', now.getTime() - 24 * 3600_000)
+        .where('type', '=', 'track')
+        .execute();
+      for (const r of rows) {
+        if (r.name === WHATSAPP_INBOUND_EVENT || (JSON.parse(r.payload) as { properties?: { channel?: unknown } }).properties?.channel === 'whatsapp') open.add(r.profile_id);
+      }
+    }
+  }
+  return open;
 }
 
 /** Messages that count against caps: queued, being sent or sent, within the longest cap window. */

@@ -1,5 +1,7 @@
 import type { Insertable } from 'kysely';
-import type { Db } from './run-store.js';
+import type { EventLike } from '../core/condition-eval.js';
+import { BatchHistory } from './batch-history.js';
+import { historyOf, type Db } from './run-store.js';
 import type { RunStepTable, RunTable, WaitTable } from '../store/schema.js';
 
 // The runs, waits and step history that one engine transaction touches, kept in memory and written back
@@ -19,8 +21,18 @@ export class RunLedger {
   private readonly newWaits = new Map<string, WaitTable>();
   private readonly goneWaits = new Set<string>();
   private steps: Insertable<RunStepTable>[] = [];
+  private readonly histories = new Map<string, BatchHistory>();
 
   constructor(private readonly db: Db) {}
+
+  /** Answers this batch's history questions together for these customers (see batch-history.ts). */
+  shareHistory(workspaceId: string, profileIds: Iterable<string>): void {
+    this.histories.set(workspaceId, new BatchHistory(this.db, workspaceId, profileIds));
+  }
+
+  history(workspaceId: string, profileId: string): (name: string, since: Date | undefined) => Promise<EventLike[]> {
+    return this.histories.get(workspaceId)?.of(profileId) ?? historyOf(this.db, workspaceId, profileId);
+  }
 
   /** Loads runs and all their waits in two queries; runs already known are kept as they are. */
   async load(runIds: Iterable<string>): Promise<void> {

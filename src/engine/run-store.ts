@@ -74,7 +74,7 @@ export function historyOf(db: Db, workspaceId: string, profileId: string) {
 }
 
 /** Most history checks only ask whether or when an event happened: parse its payload when read. */
-function historyEvent(name: string | null, timestamp: number, payload: string): EventLike {
+export function historyEvent(name: string | null, timestamp: number, payload: string): EventLike {
   let properties: Record<string, unknown> | undefined;
   return {
     name,

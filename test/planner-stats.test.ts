@@ -1,0 +1,50 @@
+import { sql } from 'kysely';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate, openStore, type Store } from '../src/store/db.js';
+import { keepPlannerStats } from '../src/store/planner-stats.js';
+import { DIALECTS } from './support/dialects.js';
+
+// With PostgreSQL's autovacuum off, Chorus analyzes its own tables once they have changed enough, so the
+// planner has statistics. With it on (or on SQLite) Chorus leaves statistics alone.
+
+const quiet = pino({ level: 'silent' });
+
+for (const dialect of DIALECTS) {
+  describe.skipIf(!dialect.available)(`planner statistics on ${dialect.name}`, () => {
+    let store: Store;
+    beforeAll(async () => {
+      store = await openStore(dialect.fresh().config);
+      await migrate(store);
+    });
+    afterAll(async () => store?.close());
+
+    it('analyzes changed tables only when PostgreSQL will not', async () => {
+      const keeper = await keepPlannerStats(store, quiet, 60_000);
+      if (dialect.name === 'sqlite') {
+        expect(keeper).toBeNull();
+        return;
+      }
+      const { rows } = await sql<{ autovacuum: string }>`show autovacuum`.execute(store.db);
+      if (rows[0].autovacuum === 'on') {
+        expect(keeper).toBeNull();
+        return;
+      }
+      expect(keeper).not.toBeNull();
+      await sql`insert into workspaces (id, name, created_at) select 'ws_' || g, 'analyze ' || g, 0 from generate_series(1, 300) g`.execute(store.db);
+      // A backend reports its row counts to the statistics system shortly after its transaction ends.
+      let analyzed: string[] = [];
+      for (let i = 0; i < 60 && !analyzed.includes('workspaces'); i++) {
+        analyzed = await keeper!.refresh();
+        if (!analyzed.includes('workspaces')) await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(analyzed).toContain('workspaces');
+      expect(analyzed).not.toContain('journeys');
+      const stats = await sql<{ last_analyze: Date | null; n_mod_since_analyze: number }>`
+        select last_analyze, n_mod_since_analyze from pg_stat_user_tables where schemaname = current_schema() and relname = 'workspaces'`.execute(store.db);
+      expect(stats.rows[0].last_analyze).not.toBeNull();
+      expect(await keeper!.refresh()).not.toContain('workspaces');
+      await keeper!.stop();
+    });
+  });
+}
