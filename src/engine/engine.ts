@@ -74,7 +74,7 @@ export class Engine {
     opts: EngineOptions = {},
   ) {
     this.defaultTimeZone = opts.defaultTimeZone ?? 'UTC';
-    this.batchSize = opts.batchSize ?? Number(process.env.BATCH ?? 500);
+    this.batchSize = opts.batchSize ?? 500;
   }
 
   // ------------------------------------------------------------------ events
