@@ -77,9 +77,10 @@ export class Gate {
       else byProfile.set(i.profile.state.id, [i]);
     }
     // New ledger rows are written together at the end: nothing below reads another customer's new rows.
-    const inserts: Insertable<MessageTable>[] = [];
+    const writes: Writes = { inserts: [], updates: [] };
     const windows = await whatsappWindows(db, items.filter((i) => i.request.contentChannels.includes('whatsapp')), now);
-    for (const group of byProfile.values()) out.push(...(await this.recordCustomer(db, group, now, inserts, windows)));
+    for (const group of byProfile.values()) out.push(...(await this.recordCustomer(db, group, now, writes, windows)));
+    const { inserts, updates } = writes;
     for (let i = 0; i < inserts.length; i += 400) {
       await db
         .insertInto('messages')
@@ -87,11 +88,34 @@ export class Gate {
         .onConflict((oc) => oc.column('id').doNothing())
         .execute();
     }
+    // Messages that already had a row (deferred, held) get their new outcome in one upsert per 400: the
+    // insert never happens, its row only carries the columns to set.
+    for (let i = 0; i < updates.length; i += 400) {
+      await db
+        .insertInto('messages')
+        .values(updates.slice(i, i + 400))
+        .onConflict((oc) =>
+          oc.column('id').doUpdateSet((eb) => ({
+            status: eb.ref('excluded.status'),
+            channel: eb.ref('excluded.channel'),
+            provider: eb.ref('excluded.provider'),
+            to_address: eb.ref('excluded.to_address'),
+            content: eb.ref('excluded.content'),
+            reason: eb.ref('excluded.reason'),
+            decision: eb.ref('excluded.decision'),
+            not_before: eb.ref('excluded.not_before'),
+            queued_at: eb.ref('excluded.queued_at'),
+            pending: eb.ref('excluded.pending'),
+            updated_at: eb.ref('excluded.updated_at'),
+          })),
+        )
+        .execute();
+    }
     return out;
   }
 
-  private async recordCustomer(db: Db, items: Outgoing[], now: Date, inserts: Insertable<MessageTable>[], whatsappOpen: Set<string>): Promise<Recorded[]> {
-    const write = (item: Outgoing, o: Outcome, at: Date) => writeMessage(db, item, o, at, inserts);
+  private async recordCustomer(db: Db, items: Outgoing[], now: Date, writes: Writes, whatsappOpen: Set<string>): Promise<Recorded[]> {
+    const write = (item: Outgoing, o: Outcome, at: Date) => writeMessage(item, o, at, writes);
     const { workspaceId, profile } = items[0];
     const settings = await this.settings.get(db, workspaceId);
     const zone = profile.state.timezone ?? settings.timezone;
@@ -110,7 +134,7 @@ export class Gate {
     for (const item of ordered) {
       if (item.holdout) {
         const reason = 'holdout: this customer is in the journey holdout group';
-        await write(item, { status: 'suppressed', channel: null, address: null, provider: null, content: null, notBefore: null, reason, decision: { outcome: 'suppress', rule: 'holdout', reason } }, now);
+        write(item, { status: 'suppressed', channel: null, address: null, provider: null, content: null, notBefore: null, reason, decision: { outcome: 'suppress', rule: 'holdout', reason } }, now);
         out.push({ id: item.id, status: 'suppressed', decision: { outcome: 'suppress', rule: 'holdout', reason } });
         continue;
       }
@@ -119,19 +143,19 @@ export class Gate {
         const rendered = renderContent(item.templates[decision.channel] as Record<string, unknown>, item.vars);
         if (!rendered.ok) {
           const failed = { outcome: 'fail' as const, rule: 'template', reason: rendered.reason };
-          await write(item, { status: 'failed', channel: decision.channel, address: decision.address, provider: decision.provider, content: null, notBefore: null, reason: rendered.reason, decision: { ...decision, ...failed } }, now);
+          write(item, { status: 'failed', channel: decision.channel, address: decision.address, provider: decision.provider, content: null, notBefore: null, reason: rendered.reason, decision: { ...decision, ...failed } }, now);
           out.push({ id: item.id, status: 'failed', decision: failed });
           continue;
         }
         history.push({ at: now, channel: decision.channel, category: item.request.category, tags: item.request.tags });
-        await write(item, { status: 'queued', channel: decision.channel, address: decision.address, provider: decision.provider, content: rendered.value, notBefore: null, reason: decision.reason, decision }, now);
-        holdNextHop(item, now, inserts);
+        write(item, { status: 'queued', channel: decision.channel, address: decision.address, provider: decision.provider, content: rendered.value, notBefore: null, reason: decision.reason, decision }, now);
+        holdNextHop(item, now, writes.inserts);
         out.push({ id: item.id, status: 'queued', decision });
       } else if (decision.outcome === 'defer') {
-        await write(item, { status: 'deferred', channel: null, address: null, provider: null, content: null, notBefore: decision.deferUntil, reason: decision.reason, decision }, now);
+        write(item, { status: 'deferred', channel: null, address: null, provider: null, content: null, notBefore: decision.deferUntil, reason: decision.reason, decision }, now);
         out.push({ id: item.id, status: 'deferred', decision });
       } else {
-        await write(item, { status: 'suppressed', channel: null, address: null, provider: null, content: null, notBefore: null, reason: decision.reason, decision }, now);
+        write(item, { status: 'suppressed', channel: null, address: null, provider: null, content: null, notBefore: null, reason: decision.reason, decision }, now);
         out.push({ id: item.id, status: 'suppressed', decision });
       }
     }
@@ -216,8 +240,13 @@ function holdNextHop(item: Outgoing, now: Date, inserts: Insertable<MessageTable
   });
 }
 
-/** Updates a message that already has a row now; a new one joins `inserts`. */
-async function writeMessage(db: Db, item: Outgoing, o: Outcome, now: Date, inserts: Insertable<MessageTable>[]): Promise<void> {
+/** New ledger rows, and the new outcome of messages that already have a row, written at the end of `record`. */
+interface Writes {
+  inserts: Insertable<MessageTable>[];
+  updates: Insertable<MessageTable>[];
+}
+
+function writeMessage(item: Outgoing, o: Outcome, now: Date, writes: Writes): void {
   const at = now.getTime();
   const decision = JSON.stringify({ ...(o.decision as object), ...(item.fallback ? { fallbackOf: item.fallback.of, fallbackBecause: item.fallback.because } : {}), decidedAt: now.toISOString() });
   const pending = o.status === 'deferred' ? JSON.stringify({ templates: item.templates, vars: item.vars, request: item.request }) : null;
@@ -234,11 +263,7 @@ async function writeMessage(db: Db, item: Outgoing, o: Outcome, now: Date, inser
     pending,
     updated_at: at,
   };
-  if (item.existing) {
-    await db.updateTable('messages').set(common).where('id', '=', item.id).execute();
-    return;
-  }
-  inserts.push({
+  (item.existing ? writes.updates : writes.inserts).push({
     ...originOf(item),
     id: item.id,
     idempotency_key: item.idempotencyKey,

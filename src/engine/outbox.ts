@@ -43,7 +43,7 @@ export class Outbox {
   async drain(): Promise<number> {
     let total = 0;
     for (;;) {
-      const n = await this.pass(200);
+      const n = await this.pass(500);
       total += n;
       if (n === 0) break;
     }
