@@ -7,6 +7,7 @@ import type { DatabaseConfig } from '../config.js';
 import type { Database } from './schema.js';
 import { migrations } from './migrations/index.js';
 import { startCheckpointer } from './checkpointer.js';
+import { SqlStats } from './sql-stats.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -45,7 +46,8 @@ function openSqlite(file: string, synchronous: 'FULL' | 'NORMAL'): Store {
   const checkpointer = file === ':memory:' ? null : startCheckpointer(file, synchronous);
   database.pragma(`wal_autocheckpoint = ${checkpointer ? 40000 : 10000}`);
   database.pragma('journal_size_limit = 67108864');
-  cacheStatements(database);
+  const stats = SqlStats.fromEnv();
+  cacheStatements(database, stats);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
   return {
     db,
@@ -53,6 +55,7 @@ function openSqlite(file: string, synchronous: 'FULL' | 'NORMAL'): Store {
     close: async () => {
       await checkpointer?.stop();
       await db.destroy();
+      stats?.close();
     },
   };
 }
@@ -61,13 +64,14 @@ function openSqlite(file: string, synchronous: 'FULL' | 'NORMAL'): Store {
  * Kysely asks better-sqlite3 to prepare every query anew; preparing is ~10% of the engine's time. The
  * same SQL text reuses its prepared statement (bounded, since multi-row inserts vary in shape).
  */
-function cacheStatements(database: SQLite.Database): void {
+function cacheStatements(database: SQLite.Database, stats: SqlStats | null): void {
   const prepare = database.prepare.bind(database);
   const cache = new Map<string, SQLite.Statement>();
   database.prepare = ((sql: string) => {
     let stmt = cache.get(sql);
     if (!stmt) {
       stmt = prepare(sql);
+      stats?.wrap(sql, stmt);
       if (cache.size >= 1000) cache.clear();
       cache.set(sql, stmt);
     }
@@ -88,14 +92,25 @@ async function openPostgres(url: string, schema: string | undefined, max: number
     max,
     options: schema ? `-c search_path=${schema}` : undefined,
   });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const stats = SqlStats.fromEnv();
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool }),
+    log: stats ? (event) => stats.record(event.query.sql, event.queryDurationMillis) : undefined,
+  });
   try {
     await sql`select 1`.execute(db);
   } catch (err) {
     await db.destroy();
     throw new Error(`cannot connect to PostgreSQL at ${redact(url)}: ${(err as Error).message}; check DATABASE_URL`);
   }
-  return { db, dialect: 'postgres', close: () => db.destroy() };
+  return {
+    db,
+    dialect: 'postgres',
+    close: async () => {
+      await db.destroy();
+      stats?.close();
+    },
+  };
 }
 
 async function connectOrExplain(client: pg.Client, url: string): Promise<void> {
