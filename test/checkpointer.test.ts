@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startCheckpointer } from '../src/store/checkpointer.js';
 import { openStore } from '../src/store/db.js';
 
 // SQLite's checkpoints run in a worker thread: committed pages reach the database file while the
@@ -31,5 +32,12 @@ describe('background checkpoints on SQLite', () => {
     await store.close();
     // Closed cleanly: the last connection removed its WAL.
     expect(fs.existsSync(`${file}-wal`)).toBe(false);
+  });
+
+  it('hands checkpoints back when its worker cannot run', async () => {
+    const message = await new Promise<string>((resolve) => {
+      startCheckpointer(path.join(dir, 'missing', 'chorus.db'), 'FULL', resolve);
+    });
+    expect(message).toMatch(/directory does not exist|unable to open|cannot open/i);
   });
 });

@@ -40,16 +40,25 @@ export interface Checkpointer {
   stop(): Promise<void>;
 }
 
-export function startCheckpointer(file: string, synchronous: 'FULL' | 'NORMAL', onError: (message: string) => void = () => undefined): Checkpointer {
+/** `onFailure` runs once if the worker dies: the caller then checkpoints on its own connection again. */
+export function startCheckpointer(file: string, synchronous: 'FULL' | 'NORMAL', onFailure: (message: string) => void): Checkpointer {
   const driver = createRequire(import.meta.url).resolve('better-sqlite3');
   const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, file, synchronous, intervalMs: INTERVAL_MS } });
   worker.unref();
-  worker.on('message', (m: { error?: string }) => {
-    if (m.error) onError(m.error);
-  });
-  // A worker that dies leaves the connection's own automatic checkpoints in charge: nothing is lost.
-  worker.on('error', (err) => onError(err.message));
   let stopped: Promise<void> | undefined;
+  let failed = false;
+  const fail = (message: string) => {
+    if (failed || stopped) return;
+    failed = true;
+    void worker.terminate();
+    onFailure(message);
+  };
+  // A failed checkpoint (an I/O error) or a dead worker hands checkpoints back to the caller's connection.
+  worker.on('message', (m: { error?: string }) => {
+    if (m.error) fail(m.error);
+  });
+  worker.on('error', (err) => fail(err.message));
+  worker.on('exit', (code) => fail(`the checkpoint worker exited (code ${code})`));
   return {
     stop: () =>
       (stopped ??= new Promise<void>((resolve) => {

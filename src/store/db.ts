@@ -43,8 +43,12 @@ function openSqlite(file: string, synchronous: 'FULL' | 'NORMAL'): Store {
   database.pragma('temp_store = memory');
   // Checkpoints run in a background thread (checkpointer.ts). The connection's own automatic checkpoint
   // is the backstop at ~160 MB of WAL; once the WAL is checkpointed its file is cut back to 64 MB.
-  const checkpointer = file === ':memory:' ? null : startCheckpointer(file, synchronous);
-  database.pragma(`wal_autocheckpoint = ${checkpointer ? 40000 : 10000}`);
+  const ownCheckpoints = () => {
+    if (database.open) database.pragma('wal_autocheckpoint = 10000');
+  };
+  const checkpointer = file === ':memory:' ? null : startCheckpointer(file, synchronous, ownCheckpoints);
+  if (checkpointer) database.pragma('wal_autocheckpoint = 40000');
+  else ownCheckpoints();
   database.pragma('journal_size_limit = 67108864');
   const stats = SqlStats.fromEnv();
   cacheStatements(database, stats);
