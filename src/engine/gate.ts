@@ -14,6 +14,7 @@ import type { Insertable } from 'kysely';
 import type { MessageTable } from '../store/schema.js';
 import type { SettingsCache } from '../store/settings.js';
 import { historyOf, type Db, type LoadedProfile } from './run-store.js';
+import { insertRows } from '../store/insert-rows.js';
 
 // The send gate at the edge: gathers what it needs to know about a customer inside their serialized step,
 // decides every waiting message of that customer in priority order, and writes each decision on its
@@ -81,36 +82,10 @@ export class Gate {
     const windows = await whatsappWindows(db, items.filter((i) => i.request.contentChannels.includes('whatsapp')), now);
     for (const group of byProfile.values()) out.push(...(await this.recordCustomer(db, group, now, writes, windows)));
     const { inserts, updates } = writes;
-    for (let i = 0; i < inserts.length; i += 400) {
-      await db
-        .insertInto('messages')
-        .values(inserts.slice(i, i + 400))
-        .onConflict((oc) => oc.column('id').doNothing())
-        .execute();
-    }
+    for (let i = 0; i < inserts.length; i += 400) await insertRows(db, 'messages', inserts.slice(i, i + 400), { column: 'id' });
     // Messages that already had a row (deferred, held) get their new outcome in one upsert per 400: the
     // insert never happens, its row only carries the columns to set.
-    for (let i = 0; i < updates.length; i += 400) {
-      await db
-        .insertInto('messages')
-        .values(updates.slice(i, i + 400))
-        .onConflict((oc) =>
-          oc.column('id').doUpdateSet((eb) => ({
-            status: eb.ref('excluded.status'),
-            channel: eb.ref('excluded.channel'),
-            provider: eb.ref('excluded.provider'),
-            to_address: eb.ref('excluded.to_address'),
-            content: eb.ref('excluded.content'),
-            reason: eb.ref('excluded.reason'),
-            decision: eb.ref('excluded.decision'),
-            not_before: eb.ref('excluded.not_before'),
-            queued_at: eb.ref('excluded.queued_at'),
-            pending: eb.ref('excluded.pending'),
-            updated_at: eb.ref('excluded.updated_at'),
-          })),
-        )
-        .execute();
-    }
+    for (let i = 0; i < updates.length; i += 400) await insertRows(db, 'messages', updates.slice(i, i + 400), { column: 'id', update: OUTCOME_COLUMNS });
     return out;
   }
 
@@ -241,6 +216,9 @@ function holdNextHop(item: Outgoing, now: Date, inserts: Insertable<MessageTable
 }
 
 /** New ledger rows, and the new outcome of messages that already have a row, written at the end of `record`. */
+/** The columns a gate decision sets on a message that already has a row. */
+const OUTCOME_COLUMNS = ['status', 'channel', 'provider', 'to_address', 'content', 'reason', 'decision', 'not_before', 'queued_at', 'pending', 'updated_at'];
+
 interface Writes {
   inserts: Insertable<MessageTable>[];
   updates: Insertable<MessageTable>[];

@@ -2,6 +2,7 @@ import type { Insertable } from 'kysely';
 import type { EventLike } from '../core/condition-eval.js';
 import { BatchHistory } from './batch-history.js';
 import { historyOf, type Db } from './run-store.js';
+import { insertRows } from '../store/insert-rows.js';
 import type { RunStepTable, RunTable, WaitTable } from '../store/schema.js';
 
 // The runs, waits and step history that one engine transaction touches, kept in memory and written back
@@ -108,20 +109,7 @@ export class RunLedger {
     const runs = [...this.dirtyRuns].map((id) => this.runs.get(id)!);
     for (let i = 0; i < runs.length; i += CHUNK) {
       // An upsert is a multi-row update: new runs are inserted, known ones take their new state.
-      await this.db
-        .insertInto('runs')
-        .values(runs.slice(i, i + CHUNK))
-        .onConflict((oc) =>
-          oc.column('id').doUpdateSet((eb) => ({
-            status: eb.ref('excluded.status'),
-            converted_at: eb.ref('excluded.converted_at'),
-            ended_at: eb.ref('excluded.ended_at'),
-            end_reason: eb.ref('excluded.end_reason'),
-            visits: eb.ref('excluded.visits'),
-            updated_at: eb.ref('excluded.updated_at'),
-          })),
-        )
-        .execute();
+      await insertRows(this.db, 'runs', runs.slice(i, i + CHUNK), { column: 'id', update: ['status', 'converted_at', 'ended_at', 'end_reason', 'visits', 'updated_at'] });
     }
     this.dirtyRuns.clear();
 
@@ -130,11 +118,11 @@ export class RunLedger {
     this.goneWaits.clear();
 
     const waits = [...this.newWaits.values()];
-    for (let i = 0; i < waits.length; i += CHUNK) await this.db.insertInto('waits').values(waits.slice(i, i + CHUNK)).execute();
+    for (let i = 0; i < waits.length; i += CHUNK) await insertRows(this.db, 'waits', waits.slice(i, i + CHUNK));
     this.newWaits.clear();
 
     const steps = this.steps;
     this.steps = [];
-    for (let i = 0; i < steps.length; i += CHUNK) await this.db.insertInto('run_steps').values(steps.slice(i, i + CHUNK)).execute();
+    for (let i = 0; i < steps.length; i += CHUNK) await insertRows(this.db, 'run_steps', steps.slice(i, i + CHUNK));
   }
 }

@@ -4,6 +4,7 @@ import { aliasPreviousId, idKey, resolveBatch, type IdentitySnapshot, type Resol
 import { pushIdentifierKind, type Identifier, type IncomingEvent, type ProfileFacts } from '../core/types.js';
 import { newId } from '../lib/ids.js';
 import { transact, type Store } from './db.js';
+import { insertRows } from './insert-rows.js';
 import { asKind, chunks, ms, profileFromRow, profileToRow } from './rows.js';
 import type { Database } from './schema.js';
 
@@ -237,7 +238,7 @@ async function applyPlan(trx: Trx, workspaceId: string, plan: ResolutionPlan, no
     received_at: ms(e.receivedAt),
     payload: JSON.stringify(toPayload(e, rejected)),
   }));
-  for (const part of chunks(eventRows, 11)) await trx.insertInto('events').values(part).execute();
+  for (const part of chunks(eventRows, 11)) await insertRows(trx, 'events', part);
 }
 
 /** Moves everything of `absorbed` onto `survivor`; the absorbed row remains as a pointer. */

@@ -1,4 +1,5 @@
 import type { Store } from '../../store/db.js';
+import { insertRows } from '../../store/insert-rows.js';
 import type { OutboundMessage, Provider } from '../provider.js';
 
 /**
@@ -22,20 +23,15 @@ export class SandboxProvider implements Provider {
   async sendMany(messages: OutboundMessage[]): Promise<{ providerMessageId: string }[]> {
     const at = this.now().getTime();
     for (let i = 0; i < messages.length; i += 500) {
-      await this.store.db
-        .insertInto('sandbox_messages')
-        .values(
-          messages.slice(i, i + 500).map((m) => ({
-            message_id: m.id,
-            workspace_id: m.workspaceId,
-            channel: m.channel,
-            to_address: m.to,
-            content: JSON.stringify(m.content),
-            captured_at: at,
-          })),
-        )
-        .onConflict((oc) => oc.column('message_id').doNothing())
-        .execute();
+      const rows = messages.slice(i, i + 500).map((m) => ({
+        message_id: m.id,
+        workspace_id: m.workspaceId,
+        channel: m.channel,
+        to_address: m.to,
+        content: JSON.stringify(m.content),
+        captured_at: at,
+      }));
+      await insertRows(this.store.db, 'sandbox_messages', rows, { column: 'message_id' });
     }
     return messages.map((m) => ({ providerMessageId: `sandbox_${m.id}` }));
   }
