@@ -169,7 +169,8 @@ export class Engine {
     if (spec.trigger.where && !(await evaluate(spec.trigger.where, ctx))) return false;
     if (spec.audience && !(await evaluate(spec.audience, { ...ctx, event: undefined }))) return false;
     const key = `${profile.state.id}\u0000${journeyId}`;
-    const previous = [...ledger.unwrittenRuns(profile.state.id, journeyId), ...(earlier.get(key) ?? [])].sort((a, b) => b.entered_at - a.entered_at);
+    // `earlier` holds the stored runs and every run this batch entered, written or not.
+    const previous = [...(earlier.get(key) ?? [])].sort((a, b) => b.entered_at - a.entered_at);
     let entryKey: string | null = null;
     const entry = spec.entry;
     if (entry.mode === 'once' && previous.length > 0) return false;

@@ -215,10 +215,10 @@ function holdNextHop(item: Outgoing, now: Date, inserts: Insertable<MessageTable
   });
 }
 
-/** New ledger rows, and the new outcome of messages that already have a row, written at the end of `record`. */
 /** The columns a gate decision sets on a message that already has a row. */
 const OUTCOME_COLUMNS = ['status', 'channel', 'provider', 'to_address', 'content', 'reason', 'decision', 'not_before', 'queued_at', 'pending', 'updated_at'];
 
+/** New ledger rows, and the new outcome of messages that already have a row, written at the end of `record`. */
 interface Writes {
   inserts: Insertable<MessageTable>[];
   updates: Insertable<MessageTable>[];
