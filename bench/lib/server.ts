@@ -43,7 +43,8 @@ export async function spawnServer(opts: SpawnOptions): Promise<ChildServer> {
   // Only what the caller chooses selects the database.
   for (const name of ['DATABASE_URL', 'CHORUS_PG_SCHEMA', 'CHORUS_DATA_DIR', 'CHORUS_SQLITE_SYNCHRONOUS', 'CHORUS_PG_POOL_SIZE']) delete env[name];
   Object.assign(env, { PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' }, opts.env);
-  const nodeArgs = ['--import', 'tsx'];
+  // The same young-generation size as `npm start` and bin/chorus.js.
+  const nodeArgs = ['--max-semi-space-size=64', '--import', 'tsx'];
   if (opts.cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);
   const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'src/cli/main.ts'), 'start'], {
     cwd: ROOT,
