@@ -1,4 +1,6 @@
+import type { Transaction } from 'kysely';
 import type { Channel } from '../core/types.js';
+import type { Database } from '../store/schema.js';
 
 /** A message on its way out, as a provider adapter sees it. */
 export interface OutboundMessage {
@@ -19,6 +21,11 @@ export interface Provider {
   send(message: OutboundMessage, idempotencyKey: string): Promise<{ providerMessageId: string }>;
   /** Optional bulk form (idempotent on each message id), for providers with a batch API. */
   sendMany?(messages: OutboundMessage[]): Promise<{ providerMessageId: string }[]>;
+  /**
+   * For a provider that lives in Chorus's own database (the sandbox): delivers inside the outbox's
+   * transaction, so the delivery and the message's `sent` mark commit together and no lease is needed.
+   */
+  deliverInTransaction?(trx: Transaction<Database>, messages: OutboundMessage[]): Promise<{ providerMessageId: string }[]>;
 }
 
 /** A provider refused the message for good (bad address, rejected content): don't retry it. */

@@ -1,4 +1,4 @@
-import { PermanentProviderError, type Provider } from '../channels/provider.js';
+import { PermanentProviderError, type OutboundMessage, type Provider } from '../channels/provider.js';
 import type { Channel } from '../core/types.js';
 import { sql, type Transaction } from 'kysely';
 import { transact, type Store } from '../store/db.js';
@@ -11,6 +11,13 @@ const MAX_ATTEMPTS = 6;
 const backoffMs = (attempt: number) => Math.min(15 * 60_000, 2_000 * 4 ** (attempt - 1));
 
 type SentMark = { id: string; provider: string; providerMessageId: string };
+type Claimed = { id: string; workspace_id: string; channel: string | null; to_address: string | null; content: string | null; category: string; attempts: number };
+type Outbound = { row: Claimed; message: OutboundMessage };
+
+const outbound = (m: Claimed): Outbound => ({
+  row: m,
+  message: { id: m.id, workspaceId: m.workspace_id, channel: m.channel as Channel, to: m.to_address ?? '', content: JSON.parse(m.content ?? '{}') as Record<string, unknown>, category: m.category },
+});
 
 /**
  * Delivers queued messages. A message is leased (status `sending`) before its provider is called and
@@ -19,6 +26,8 @@ type SentMark = { id: string; provider: string; providerMessageId: string };
  *
  * While draining, the `sent` marks of one batch are written in the transaction that leases the next batch
  * (the last, empty lease writes the last marks), so a busy outbox commits twice per batch, not three times.
+ * A provider that lives in the database (the sandbox) needs no lease: it delivers in the claiming
+ * transaction, and the delivery and its `sent` mark commit together (one commit per batch).
  */
 export class Outbox {
   /** Deliveries made but not yet marked `sent`: written by the next lease transaction, or by `flush`. */
@@ -55,19 +64,20 @@ export class Outbox {
   async flush(): Promise<void> {
     if (this.unmarked.length === 0) return;
     const marks = this.unmarked;
-    await transact(this.store, (trx) => this.markSent(trx, marks));
+    await transact(this.store, (trx) => this.markSent(trx, marks, 'leased'));
     this.unmarked = this.unmarked.slice(marks.length);
   }
 
   /**
-   * One batch: marks the previous batch's deliveries `sent` and leases up to `limit` due messages in one
-   * transaction, then calls the providers. The new deliveries are left in `unmarked`.
+   * One batch, in one transaction: marks the previous batch's deliveries `sent`, claims up to `limit` due
+   * messages, delivers those whose provider lives in the database (and marks them `sent`), and leases the
+   * rest. After the commit it calls the other providers; their deliveries are left in `unmarked`.
    */
   private async pass(limit: number): Promise<number> {
     const wall = this.wallNow();
     const marks = this.unmarked;
-    const claimed = await transact(this.store, async (trx) => {
-      await this.markSent(trx, marks);
+    const { claimed, leased } = await transact(this.store, async (trx) => {
+      await this.markSent(trx, marks, 'leased');
       let q = trx
         .selectFrom('messages')
         .select(['id', 'workspace_id', 'channel', 'to_address', 'content', 'category', 'attempts'])
@@ -79,28 +89,28 @@ export class Outbox {
         .orderBy('created_at')
         .limit(limit);
       if (this.store.dialect === 'postgres') q = q.forUpdate().skipLocked();
-      const rows = await q.execute();
-      if (rows.length === 0) return rows;
-      await trx
-        .updateTable('messages')
-        .set((eb) => ({ status: 'sending', lease_until: wall + LEASE_MS, attempts: eb('attempts', '+', 1) }))
-        .where('id', 'in', rows.map((r) => r.id))
-        .execute();
-      return rows;
+      const rows = (await q.execute()).map(outbound);
+      const remote: Outbound[] = [];
+      for (const [provider, items] of this.byProvider(rows)) {
+        if (!provider.deliverInTransaction) {
+          remote.push(...items);
+          continue;
+        }
+        const results = await provider.deliverInTransaction(trx, items.map((i) => i.message));
+        await this.markSent(trx, items.map((i, n) => ({ id: i.row.id, provider: provider.name, providerMessageId: results[n].providerMessageId })), 'due');
+      }
+      if (remote.length > 0) {
+        await trx
+          .updateTable('messages')
+          .set((eb) => ({ status: 'sending', lease_until: wall + LEASE_MS, attempts: eb('attempts', '+', 1) }))
+          .where('id', 'in', remote.map((r) => r.row.id))
+          .execute();
+      }
+      return { claimed: rows.length, leased: remote };
     });
     // Committed: those marks are written. Passes run one at a time, so nothing was added meanwhile.
     this.unmarked = this.unmarked.slice(marks.length);
-    const outbound = claimed.map((m) => ({
-      row: m,
-      message: { id: m.id, workspaceId: m.workspace_id, channel: m.channel as Channel, to: m.to_address ?? '', content: JSON.parse(m.content ?? '{}') as Record<string, unknown>, category: m.category },
-    }));
-    // Group by provider so providers with a batch API get one call per batch.
-    const byProvider = new Map<Provider, typeof outbound>();
-    for (const o of outbound) {
-      const p = this.providers(o.message.channel);
-      byProvider.set(p, [...(byProvider.get(p) ?? []), o]);
-    }
-    for (const [provider, items] of byProvider) {
+    for (const [provider, items] of this.byProvider(leased)) {
       if (provider.sendMany) {
         try {
           const results = await provider.sendMany(items.map((i) => i.message));
@@ -119,7 +129,19 @@ export class Outbox {
         }
       }
     }
-    return claimed.length;
+    return claimed;
+  }
+
+  /** Groups by provider, so providers with a batch API get one call per batch. */
+  private byProvider(items: Outbound[]): Map<Provider, Outbound[]> {
+    const out = new Map<Provider, Outbound[]>();
+    for (const o of items) {
+      const p = this.providers(o.message.channel);
+      const list = out.get(p);
+      if (list) list.push(o);
+      else out.set(p, [o]);
+    }
+    return out;
   }
 
   /**
@@ -137,7 +159,7 @@ export class Outbox {
   }
 
   /** Records a batch of deliveries, inside the caller's transaction; "if it fails" escalations are no longer needed. */
-  private async markSent(trx: Transaction<Database>, sent: SentMark[]): Promise<void> {
+  private async markSent(trx: Transaction<Database>, sent: SentMark[], from: 'leased' | 'due'): Promise<void> {
     if (sent.length === 0) return;
     const now = this.clock.now().getTime();
     // One UPDATE per chunk: each row takes its own provider and provider message id through a CASE.
@@ -146,9 +168,19 @@ export class Outbox {
       const each = (value: (s: SentMark) => string) => sql<string>`case ${sql.ref('id')} ${sql.join(chunk.map((s) => sql`when ${s.id} then ${value(s)}`), sql` `)} end`;
       await trx
         .updateTable('messages')
-        .set({ status: 'sent', sent_at: now, updated_at: now, lease_until: null, provider: each((s) => s.provider), provider_message_id: each((s) => s.providerMessageId) })
+        .set((eb) => ({
+          status: 'sent',
+          sent_at: now,
+          updated_at: now,
+          lease_until: null,
+          provider: each((s) => s.provider),
+          provider_message_id: each((s) => s.providerMessageId),
+          // A lease counted its attempt already.
+          ...(from === 'due' ? { attempts: eb('attempts', '+', 1) } : {}),
+        }))
         .where('id', 'in', chunk.map((s) => s.id))
-        .where('status', '=', 'sending')
+        // A leased message is still ours only while `sending`; one delivered in the claiming transaction is locked.
+        .where('status', 'in', from === 'leased' ? ['sending'] : ['queued', 'sending', 'retrying'])
         .execute();
     }
     const ids = sent.map((s) => s.id);

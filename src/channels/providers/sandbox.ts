@@ -1,11 +1,13 @@
+import type { Kysely, Transaction } from 'kysely';
 import type { Store } from '../../store/db.js';
 import { insertRows } from '../../store/insert-rows.js';
+import type { Database } from '../../store/schema.js';
 import type { OutboundMessage, Provider } from '../provider.js';
 
 /**
  * The default provider for every channel: captures the rendered message in the database instead of
  * delivering it, so Chorus works with no credentials. Idempotent by message id, like a real provider's
- * idempotency key.
+ * idempotency key. Being in the database, it delivers inside the outbox's transaction.
  */
 export class SandboxProvider implements Provider {
   readonly name = 'sandbox';
@@ -19,8 +21,16 @@ export class SandboxProvider implements Provider {
     return result;
   }
 
-  /** One write for a whole batch: the capture is idempotent on each message id. */
-  async sendMany(messages: OutboundMessage[]): Promise<{ providerMessageId: string }[]> {
+  sendMany(messages: OutboundMessage[]): Promise<{ providerMessageId: string }[]> {
+    return this.capture(this.store.db, messages);
+  }
+
+  deliverInTransaction(trx: Transaction<Database>, messages: OutboundMessage[]): Promise<{ providerMessageId: string }[]> {
+    return this.capture(trx, messages);
+  }
+
+  /** One write per 500 messages; the capture is idempotent on each message id. */
+  private async capture(db: Kysely<Database>, messages: OutboundMessage[]): Promise<{ providerMessageId: string }[]> {
     const at = this.now().getTime();
     for (let i = 0; i < messages.length; i += 500) {
       const rows = messages.slice(i, i + 500).map((m) => ({
@@ -31,7 +41,7 @@ export class SandboxProvider implements Provider {
         content: JSON.stringify(m.content),
         captured_at: at,
       }));
-      await insertRows(this.store.db, 'sandbox_messages', rows, { column: 'message_id' });
+      await insertRows(db, 'sandbox_messages', rows, { column: 'message_id' });
     }
     return messages.map((m) => ({ providerMessageId: `sandbox_${m.id}` }));
   }
