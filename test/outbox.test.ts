@@ -1,3 +1,4 @@
+import type { Insertable } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PermanentProviderError, type OutboundMessage, type Provider } from '../src/channels/provider.js';
 import { SandboxProvider } from '../src/channels/providers/sandbox.js';
@@ -12,10 +13,10 @@ import { DIALECTS } from './support/dialects.js';
 // transaction.
 
 const WS = 'ws_outbox';
-const clock: Clock = { now: () => new Date(Date.UTC(2026, 0, 5, 9)) };
+const clock: Clock = { virtual: true, now: () => new Date(Date.UTC(2026, 0, 5, 9)) };
 let seq = 0;
 
-function queued(overrides: Partial<MessageTable> = {}): MessageTable {
+function queued(overrides: Partial<Insertable<MessageTable>> = {}): Insertable<MessageTable> & { id: string } {
   const id = `msg_outbox_${String(++seq).padStart(4, '0')}`;
   return {
     id,
