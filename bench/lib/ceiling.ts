@@ -41,7 +41,10 @@ export interface CeilingOptions {
   rows: number;
   /** Rows per INSERT statement (and per transaction). */
   batch: number;
-  /** Concurrent transactions (1 on SQLite: one writer). */
+  /**
+   * Transactions in flight. SQLite runs them one at a time (one writer) but, like the server, waits for
+   * the WAL fsync after each, shared by those in flight (group commit, src/store/wal-sync.ts).
+   */
   concurrency: number;
   /** Rows read from `events` at a time, outside the timed part. */
   pageSize?: number;
@@ -78,12 +81,12 @@ export async function runCeiling(store: Store, db: CeilingDb, opts: CeilingOptio
     after = rows[rows.length - 1].id;
     // Keep the untimed warm-up and the timed part apart, even inside one page.
     const untimed = Math.max(0, Math.min(rows.length, opts.warmupRows - copied));
-    if (untimed > 0) await insertAll(db, rows.slice(0, untimed), opts, store.dialect);
+    if (untimed > 0) await insertAll(store, db, rows.slice(0, untimed), opts);
     const timed = rows.slice(untimed);
     if (timed.length > 0) {
       const t0 = performance.now();
       const cpu0 = process.cpuUsage();
-      statements += await insertAll(db, timed, opts, store.dialect);
+      statements += await insertAll(store, db, timed, opts);
       const cpu = process.cpuUsage(cpu0);
       timedMs += performance.now() - t0;
       cpuMicros += cpu.user + cpu.system;
@@ -95,7 +98,7 @@ export async function runCeiling(store: Store, db: CeilingDb, opts: CeilingOptio
   return { rows: timedRows, seconds, rowsPerSecond: timedRows / seconds, statements, cpuSeconds: cpuMicros / 1e6 };
 }
 
-async function insertAll(db: CeilingDb, rows: EventTable[], opts: CeilingOptions, dialect: Store['dialect']): Promise<number> {
+async function insertAll(store: Store, db: CeilingDb, rows: EventTable[], opts: CeilingOptions): Promise<number> {
   const parts: EventTable[][] = [];
   for (let i = 0; i < rows.length; i += opts.batch) parts.push(rows.slice(i, i + opts.batch));
   let next = 0;
@@ -103,9 +106,11 @@ async function insertAll(db: CeilingDb, rows: EventTable[], opts: CeilingOptions
     for (let i = next++; i < parts.length; i = next++) {
       const part = parts[i];
       await db.transaction().execute((trx) => trx.insertInto(CEILING_TABLE).values(part).execute());
+      // Durable as an acknowledged request is (a no-op on PostgreSQL, which fsyncs at commit).
+      await store.durable();
     }
   };
-  const lanes = dialect === 'sqlite' ? 1 : Math.max(1, opts.concurrency);
+  const lanes = Math.max(1, opts.concurrency);
   await Promise.all(Array.from({ length: Math.min(lanes, parts.length) }, worker));
   return parts.length;
 }

@@ -171,8 +171,11 @@ export async function runBaseline(store: Store, rows: number, warmup: number): P
     .execute();
   await db.schema.createIndex('gate_baseline_profile').on(BASELINE_TABLE).columns(['profile_id', 'created_at']).execute();
   const body = JSON.stringify({ subject: 'Hi Ann', text: 'News for pro: 10% off' });
-  const insert = (i: number) =>
-    db.insertInto('gate_baseline').values({ id: newId('msg'), profile_id: `prf_${i % 100_000}`, created_at: Date.now(), body }).execute();
+  // Each row durable before the next, as an acknowledged send is (on SQLite, the WAL fsync of wal-sync.ts).
+  const insert = async (i: number) => {
+    await db.insertInto('gate_baseline').values({ id: newId('msg'), profile_id: `prf_${i % 100_000}`, created_at: Date.now(), body }).execute();
+    await store.durable();
+  };
   for (let i = 0; i < warmup; i++) await insert(i);
   const lat: number[] = [];
   const started = performance.now();

@@ -84,8 +84,10 @@ export async function buildApp(opts: AppOptions): Promise<App> {
 
   let draining = false;
   // While draining, answer with Connection: close so keep-alive clients don't hold shutdown open.
-  app.addHook('onSend', async (_req, reply, payload) => {
+  app.addHook('onSend', async (req, reply, payload) => {
     if (draining) void reply.header('connection', 'close');
+    // An acknowledged write is durable (DESIGN invariant 6): on SQLite this waits for the shared WAL fsync.
+    if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'OPTIONS') await store.durable();
     return payload;
   });
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));

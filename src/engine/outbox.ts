@@ -110,6 +110,8 @@ export class Outbox {
     });
     // Committed: those marks are written. Passes run one at a time, so nothing was added meanwhile.
     this.unmarked = this.unmarked.slice(marks.length);
+    // The ledger rows and their leases are on disk before anything leaves the database (invariant 2).
+    if (leased.length > 0) await this.store.durable();
     for (const [provider, items] of this.byProvider(leased)) {
       if (provider.sendMany) {
         try {
