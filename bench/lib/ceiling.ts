@@ -42,8 +42,8 @@ export interface CeilingOptions {
   /** Rows per INSERT statement (and per transaction). */
   batch: number;
   /**
-   * Transactions in flight. SQLite runs them one at a time (one writer) but, like the server, waits for
-   * the WAL fsync after each, shared by those in flight (group commit, src/store/wal-sync.ts).
+   * PostgreSQL: transactions in flight. SQLite runs one at a time (one writer), each durable (its WAL
+   * fsync, src/store/wal-sync.ts) before the next: the ceiling as it was defined with `synchronous=FULL`.
    */
   concurrency: number;
   /** Rows read from `events` at a time, outside the timed part. */
@@ -110,7 +110,7 @@ async function insertAll(store: Store, db: CeilingDb, rows: EventTable[], opts: 
       await store.durable();
     }
   };
-  const lanes = Math.max(1, opts.concurrency);
+  const lanes = store.dialect === 'sqlite' ? 1 : Math.max(1, opts.concurrency);
   await Promise.all(Array.from({ length: Math.min(lanes, parts.length) }, worker));
   return parts.length;
 }
