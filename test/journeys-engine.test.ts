@@ -420,6 +420,47 @@ for (const d of DIALECTS) {
       expect(m.reason).toMatch(/no push token/);
     });
 
+    it('a journey message to the sandbox is sent in its own step: its "if it fails" hop is cancelled, its "not opened" hop waits', async () => {
+      await publishJourney(
+        url,
+        journey('e_hops', 'Hops Trigger', {
+          hello: {
+            send: {
+              channel: 'email',
+              category: 'transactional',
+              content: { email: { subject: 'Hi', text: 'Hello' }, sms: { text: 'Hello by text' } },
+              fallback: [{ channel: 'sms', when: 'failed' }],
+            },
+          },
+          again: {
+            send: {
+              channel: 'email',
+              category: 'transactional',
+              content: { email: { subject: 'Again', text: 'Hello again' }, sms: { text: 'Again by text' } },
+              fallback: [{ channel: 'sms', when: 'not_opened', after: 'PT1H' }],
+            },
+          },
+        }),
+      );
+      const c = await person('hops', { phone: '+14155550778' });
+      const t0 = await clockNow(url);
+      await track(url, c.who, 'Hops Trigger');
+      // Nothing is left for the outbox: both emails are already sent when the ingest answers.
+      const list = await messagesOf(url, c.ref);
+      const rows = list.map((m) => [m.step, m.channel, m.status, m.reason]).sort((a, b) => `${a[0]}${a[1]}`.localeCompare(`${b[0]}${b[1]}`));
+      expect(rows).toEqual([
+        ['again', 'email', 'sent', expect.stringMatching(/email/)],
+        ['again', 'sms', 'held', expect.stringMatching(/^fallback to sms if .* is not opened by /)],
+        ['hello', 'email', 'sent', expect.stringMatching(/email/)],
+        ['hello', 'sms', 'cancelled', 'the message it escalates from was sent'],
+      ]);
+      for (const m of list.filter((x) => x.status === 'sent')) expect(m).toMatchObject({ provider: 'sandbox', sentAt: iso(t0), createdAt: iso(t0) });
+      // Unopened after an hour: the SMS goes out.
+      await advance(url, 'PT2H');
+      const later = await settledMessages(url, c.ref, 4);
+      expect(later.find((m) => m.step === 'again' && m.channel === 'sms')).toMatchObject({ status: 'sent', to: '+14155550778', provider: 'sandbox' });
+    });
+
     // ------------------------------------------------------------------ lifecycle
 
     it('pause holds timers (and entries) until resumed; resumed waits fire on the next advance', async () => {

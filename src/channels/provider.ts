@@ -1,4 +1,4 @@
-import type { Transaction } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Channel } from '../core/types.js';
 import type { Database } from '../store/schema.js';
 
@@ -22,10 +22,11 @@ export interface Provider {
   /** Optional bulk form (idempotent on each message id), for providers with a batch API. */
   sendMany?(messages: OutboundMessage[]): Promise<{ providerMessageId: string }[]>;
   /**
-   * For a provider that lives in Chorus's own database (the sandbox): delivers inside the outbox's
-   * transaction, so the delivery and the message's `sent` mark commit together and no lease is needed.
+   * For a provider that lives in Chorus's own database (the sandbox): delivers inside the caller's
+   * transaction (the gate's, or the outbox's), so the delivery and the message's `sent` mark commit
+   * together and no lease is needed.
    */
-  deliverInTransaction?(trx: Transaction<Database>, messages: OutboundMessage[]): Promise<{ providerMessageId: string }[]>;
+  deliverInTransaction?(trx: Kysely<Database>, messages: OutboundMessage[]): Promise<{ providerMessageId: string }[]>;
 }
 
 /** A provider refused the message for good (bad address, rejected content): don't retry it. */

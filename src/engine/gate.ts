@@ -10,6 +10,7 @@ import { addDuration } from '../core/time.js';
 import { chooseChannel, type Category } from '../core/reach.js';
 import { renderContent, type TemplateVars } from '../core/render.js';
 import type { Channel } from '../core/types.js';
+import type { Provider } from '../channels/provider.js';
 import type { Insertable } from 'kysely';
 import type { MessageTable } from '../store/schema.js';
 import type { SettingsCache } from '../store/settings.js';
@@ -66,7 +67,11 @@ const workspaceStatsCache = new Map<string, { at: number; stats: Partial<Record<
 const workspaceStatsInFlight = new Map<string, Promise<Partial<Record<Channel, EngagementStats>>>>();
 
 export class Gate {
-  constructor(readonly settings: SettingsCache) {}
+  /** `providers`: when given, messages for a provider in the database are delivered as they are recorded. */
+  constructor(
+    readonly settings: SettingsCache,
+    private readonly providers?: (channel: Channel) => Provider,
+  ) {}
 
   /** Decides and records every message in `items` (they may belong to several customers). */
   async record(db: Db, items: Outgoing[], now: Date): Promise<Recorded[]> {
@@ -82,6 +87,7 @@ export class Gate {
     const windows = await whatsappWindows(db, items.filter((i) => i.request.contentChannels.includes('whatsapp')), now);
     for (const group of byProfile.values()) out.push(...(await this.recordCustomer(db, group, now, writes, windows)));
     const { inserts, updates } = writes;
+    if (this.providers) await deliverInDatabase(db, writes, this.providers, now);
     for (let i = 0; i < inserts.length; i += 400) await insertRows(db, 'messages', inserts.slice(i, i + 400), { column: 'id' });
     // Messages that already had a row (deferred, held) get their new outcome in one upsert per 400: the
     // insert never happens, its row only carries the columns to set.
@@ -215,8 +221,65 @@ function holdNextHop(item: Outgoing, now: Date, inserts: Insertable<MessageTable
   });
 }
 
-/** The columns a gate decision sets on a message that already has a row. */
-const OUTCOME_COLUMNS = ['status', 'channel', 'provider', 'to_address', 'content', 'reason', 'decision', 'not_before', 'queued_at', 'pending', 'updated_at'];
+/** The columns a gate decision (and a delivery in the database) sets on a message that already has a row. */
+const OUTCOME_COLUMNS = [
+  'status',
+  'channel',
+  'provider',
+  'to_address',
+  'content',
+  'reason',
+  'decision',
+  'not_before',
+  'queued_at',
+  'pending',
+  'updated_at',
+  'sent_at',
+  'provider_message_id',
+  'attempts',
+  'lease_until',
+];
+
+/**
+ * Journey messages queued for a provider that lives in the database (the sandbox) are delivered in the
+ * gate's own transaction and stored `sent`: the outbox would only claim them again to do the same write.
+ * Their "if it fails" escalations are cancelled, as the outbox does when a message is sent.
+ */
+async function deliverInDatabase(db: Db, writes: Writes, providers: (channel: Channel) => Provider, now: Date): Promise<void> {
+  const at = now.getTime();
+  const byProvider = new Map<Provider, Insertable<MessageTable>[]>();
+  for (const row of [...writes.inserts, ...writes.updates]) {
+    // API sends answer with the gate's decision (`queued`) and go out through the outbox.
+    if (row.status !== 'queued' || !row.channel || row.source !== 'journey') continue;
+    const provider = providers(row.channel as Channel);
+    if (!provider.deliverInTransaction) continue;
+    const list = byProvider.get(provider);
+    if (list) list.push(row);
+    else byProvider.set(provider, [row]);
+  }
+  const sent = new Set<string>();
+  for (const [provider, rows] of byProvider) {
+    const messages = rows.map((r) => ({
+      id: r.id,
+      workspaceId: r.workspace_id,
+      channel: r.channel as Channel,
+      to: r.to_address ?? '',
+      content: JSON.parse(r.content ?? '{}') as Record<string, unknown>,
+      category: r.category,
+    }));
+    const results = await provider.deliverInTransaction!(db, messages);
+    rows.forEach((r, n) => {
+      Object.assign(r, { status: 'sent', provider: provider.name, provider_message_id: results[n].providerMessageId, sent_at: at, attempts: 1, lease_until: null });
+      sent.add(r.id);
+    });
+  }
+  if (sent.size === 0) return;
+  for (const row of writes.inserts) {
+    if (row.status === 'held' && row.not_before === null && row.fallback_of && sent.has(row.fallback_of)) {
+      Object.assign(row, { status: 'cancelled', reason: 'the message it escalates from was sent', pending: null });
+    }
+  }
+}
 
 /** New ledger rows, and the new outcome of messages that already have a row, written at the end of `record`. */
 interface Writes {

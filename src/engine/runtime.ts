@@ -39,9 +39,9 @@ export class Runtime {
   ) {
     this.journeys = new ActiveJourneys();
     this.settings = new SettingsCache();
-    this.gate = new Gate(this.settings);
-    this.engine = new Engine(store, clock, this.journeys, this.gate, { defaultTimeZone: opts.defaultTimeZone });
     const sandbox = new SandboxProvider(store, () => clock.now());
+    this.gate = new Gate(this.settings, () => sandbox);
+    this.engine = new Engine(store, clock, this.journeys, this.gate, { defaultTimeZone: opts.defaultTimeZone });
     this.outbox = new Outbox(store, clock, () => sandbox, () => Date.now());
   }
 

@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Store } from '../../store/db.js';
 import { insertRows } from '../../store/insert-rows.js';
 import type { Database } from '../../store/schema.js';
@@ -25,7 +25,7 @@ export class SandboxProvider implements Provider {
     return this.capture(this.store.db, messages);
   }
 
-  deliverInTransaction(trx: Transaction<Database>, messages: OutboundMessage[]): Promise<{ providerMessageId: string }[]> {
+  deliverInTransaction(trx: Kysely<Database>, messages: OutboundMessage[]): Promise<{ providerMessageId: string }[]> {
     return this.capture(trx, messages);
   }
 
