@@ -629,6 +629,10 @@ function print(r: Result, expected: Expected): void {
     rows.push(['BullMQ add (addBulk ×1000)', `${int(b.add.jobsPerSecond)} jobs/s (${b.add.seconds.toFixed(1)} s)`]);
     rows.push(['BullMQ process (no-op)', `${int(b.process.jobsPerSecond)} jobs/s at concurrency ${b.process.concurrency} (${b.process.seconds.toFixed(1)} s; Redis ${b.redis.version}, ${b.redis.persistence})`]);
     if (b.trials.length > 0) rows.push(['BullMQ trials', b.trials.map((t) => `${t.concurrency}: ${int(t.jobsPerSecond)}`).join(', ')]);
+    // CPU per unit of work on both sides: the engine's server process against BullMQ's worker plus Redis.
+    const perJob = (sec: number) => `${((sec * 1000) / b.jobs).toFixed(3)} ms`;
+    const redis = b.redisCpuSeconds === null ? 'Redis not reported' : `Redis ${perJob(b.redisCpuSeconds)}`;
+    rows.push(['BullMQ CPU per job', `worker ${perJob(b.workerCpuSeconds)} + ${redis} (engine: ${r.rates.serverCpuMsPerStep ?? '?'} ms per step)`]);
     const verdict = r.target.met ? 'target met' : 'BELOW the target';
     rows.push(['ratio steps/s ÷ BullMQ jobs/s', `${r.ratio?.toFixed(3)}  (${verdict}: ≥ ${TARGET_RATIO})`]);
   }

@@ -43,6 +43,24 @@ export interface BullmqResult {
   trials: BullmqTrial[];
   /** This process's CPU seconds while the worker ran (BullMQ's client side; Redis is another process). */
   workerCpuSeconds: number;
+  /** Redis's own CPU seconds while the worker ran (INFO cpu), or null if Redis doesn't say. */
+  redisCpuSeconds: number | null;
+}
+
+/** Redis's CPU seconds so far (user + system, all its threads), from INFO cpu. */
+async function redisCpu(host: string, port: number): Promise<number | null> {
+  const client = new Redis({ host, port, lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await client.connect();
+    const info = await client.info('cpu');
+    const user = /used_cpu_user:([\d.]+)/.exec(info)?.[1];
+    const sys = /used_cpu_sys:([\d.]+)/.exec(info)?.[1];
+    return user !== undefined && sys !== undefined ? Number(user) + Number(sys) : null;
+  } catch {
+    return null;
+  } finally {
+    client.disconnect();
+  }
 }
 
 const require = createRequire(import.meta.url);
@@ -131,7 +149,7 @@ async function work(name: string, conn: ConnectionOptions, total: number, concur
 }
 
 /** Adds and works `jobs` jobs on a fresh queue, obliterated afterwards. */
-async function once(opts: BullmqOptions, jobs: number, concurrency: number): Promise<{ addSeconds: number; seconds: number; cpuSeconds: number }> {
+async function once(opts: BullmqOptions, jobs: number, concurrency: number): Promise<{ addSeconds: number; seconds: number; cpuSeconds: number; redisCpuSeconds: number | null }> {
   const name = `chorus-bench-${randomBytes(4).toString('hex')}`;
   const conn = connection(opts.host, opts.port);
   const queue = new Queue(name, { connection: conn });
@@ -140,10 +158,12 @@ async function once(opts: BullmqOptions, jobs: number, concurrency: number): Pro
     const addSeconds = await addJobs(queue, jobs, opts.chunk ?? 1000);
     const waiting = await queue.getWaitingCount();
     if (waiting !== jobs) throw new Error(`BullMQ queue ${name} holds ${waiting} waiting jobs after adding ${jobs}`);
+    const redis0 = await redisCpu(opts.host, opts.port);
     const cpu0 = process.cpuUsage();
     const seconds = await work(name, conn, jobs, concurrency);
     const cpu = process.cpuUsage(cpu0);
-    return { addSeconds, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+    const redis1 = await redisCpu(opts.host, opts.port);
+    return { addSeconds, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, redisCpuSeconds: redis0 !== null && redis1 !== null ? redis1 - redis0 : null };
   } finally {
     await queue.obliterate({ force: true }).catch(() => undefined);
     await queue.close();
@@ -179,5 +199,6 @@ export async function runBullmqBaseline(opts: BullmqOptions): Promise<BullmqResu
     process: { concurrency: best, seconds: r.seconds, jobsPerSecond: opts.jobs / r.seconds },
     trials,
     workerCpuSeconds: r.cpuSeconds,
+    redisCpuSeconds: r.redisCpuSeconds,
   };
 }
