@@ -121,6 +121,24 @@ describe('addDuration', () => {
       ),
     );
   });
+
+  it('equals luxon calendar arithmetic for every duration, zone and instant (property; exact-ms fast path included)', () => {
+    const zones = ['UTC', 'Etc/UTC', 'America/New_York', 'Europe/Paris', 'Asia/Kolkata', 'Australia/Lord_Howe', 'Pacific/Chatham'];
+    const part = (unit: string, max: number) => fc.option(fc.integer({ min: 0, max }).map((n) => (n === 0 ? '' : `${n}${unit}`)), { nil: '' });
+    const duration = fc
+      .tuple(part('Y', 3), part('M', 14), part('W', 5), part('D', 40), part('H', 50), part('M', 200), part('S', 5000))
+      .map(([y, mo, w, dd, h, mi, s]) => `P${y}${mo}${w}${dd}${h || mi || s ? `T${h}${mi}${s}` : ''}`)
+      .filter((iso) => parseDuration(iso) !== null);
+    fc.assert(
+      fc.property(fc.integer({ min: Date.UTC(1990, 0, 1), max: Date.UTC(2045, 0, 1) }), fc.constantFrom(...zones), duration, (ms, zone, iso) => {
+        const dur = parseDuration(iso)!;
+        const start = DateTime.fromMillis(ms, { zone });
+        expect(addDuration(new Date(ms), iso, zone).getTime()).toBe(start.plus(dur).toMillis());
+        expect(subtractDuration(new Date(ms), iso, zone).getTime()).toBe(start.minus(dur).toMillis());
+      }),
+      { numRuns: 2000 },
+    );
+  });
 });
 
 describe('nextLocalTime (at or after `at`)', () => {

@@ -76,7 +76,10 @@ function checkZone(zone: string): void {
  */
 export function addDuration(at: Date, d: IsoDuration | Duration, zone: string = 'UTC'): Date {
   checkZone(zone);
-  const result = DateTime.fromJSDate(at, { zone: zoneFor(zone) }).plus(toDuration(d));
+  const duration = toDuration(d);
+  const fixed = exactMs(duration, zone);
+  if (fixed !== null) return inRange(at.getTime() + fixed);
+  const result = DateTime.fromJSDate(at, { zone: zoneFor(zone) }).plus(duration);
   if (!result.isValid) throw new RangeError('date out of range');
   return result.toJSDate();
 }
@@ -84,9 +87,42 @@ export function addDuration(at: Date, d: IsoDuration | Duration, zone: string = 
 /** `at` minus a duration, with the same calendar rules as addDuration. */
 export function subtractDuration(at: Date, d: IsoDuration | Duration, zone: string = 'UTC'): Date {
   checkZone(zone);
-  const result = DateTime.fromJSDate(at, { zone: zoneFor(zone) }).minus(toDuration(d));
+  const duration = toDuration(d);
+  const fixed = exactMs(duration, zone);
+  if (fixed !== null) return inRange(at.getTime() - fixed);
+  const result = DateTime.fromJSDate(at, { zone: zoneFor(zone) }).minus(duration);
   if (!result.isValid) throw new RangeError('date out of range');
   return result.toJSDate();
+}
+
+// ECMAScript's time range, which luxon enforces too.
+const MAX_TIME_MS = 8.64e15;
+
+function inRange(ms: number): Date {
+  if (!Number.isFinite(ms) || Math.abs(ms) > MAX_TIME_MS) throw new RangeError('date out of range');
+  return new Date(ms);
+}
+
+const UNIT_MS = { weeks: 7 * 86_400_000, days: 86_400_000, hours: 3_600_000, minutes: 60_000, seconds: 1_000, milliseconds: 1 } as const;
+const exactCache = new WeakMap<Duration, { elapsed: number | null; inUtc: number | null }>();
+
+/**
+ * The duration as exact elapsed milliseconds where luxon's calendar arithmetic comes to the same thing,
+ * else null: hours and smaller units are always exact; days and weeks only in UTC (no DST there); months,
+ * quarters and years never (their length varies). Spec durations take this path on nearly every step.
+ */
+function exactMs(d: Duration, zone: string): number | null {
+  let known = exactCache.get(d);
+  if (!known) {
+    const v = d.toObject();
+    const calendar = (v.years ?? 0) !== 0 || (v.quarters ?? 0) !== 0 || (v.months ?? 0) !== 0;
+    const days = (v.weeks ?? 0) * UNIT_MS.weeks + (v.days ?? 0) * UNIT_MS.days;
+    const clock = (v.hours ?? 0) * UNIT_MS.hours + (v.minutes ?? 0) * UNIT_MS.minutes + (v.seconds ?? 0) * UNIT_MS.seconds + (v.milliseconds ?? 0);
+    const integral = Number.isInteger(days) && Number.isInteger(clock);
+    known = { elapsed: !calendar && days === 0 && integral ? clock : null, inUtc: !calendar && integral ? days + clock : null };
+    exactCache.set(d, known);
+  }
+  return zone === 'UTC' || zone === 'Etc/UTC' ? known.inUtc : known.elapsed;
 }
 
 const LOCAL_TIME_RE = /^([01]\d|2[0-3]):([0-5]\d)$/;

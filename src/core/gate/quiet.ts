@@ -4,13 +4,12 @@
 //
 // A window { start, end } is the QUIET period in local time: 21:00 → 08:00 crosses midnight, 13:00 → 14:00
 // doesn't. `start` is inside (quiet at exactly 21:00:00), `end` is not (not quiet at exactly 08:00:00).
-// The local time of day is read in the customer's zone with luxon, so it follows DST. The quiet period ends
+// The local time of day is the instant plus the zone's UTC offset at that instant (luxon's), so it follows DST. The quiet period ends
 // at the next local `end` (time.ts nextLocalTime). On a spring-forward day whose gap swallows `end` (end
 // 02:30, clocks jump 02:00 → 03:00), it ends when the clock jumps past it (03:00), the first instant whose
 // local time is outside the window.
 
-import { DateTime } from 'luxon';
-import { zoneFor, offsetOf } from '../zone.js';
+import { offsetOf } from '../zone.js';
 import { isValidTimeZone, nextLocalTime } from '../time.js';
 import type { Channel } from '../types.js';
 import type { GateSettings, QuietWindow } from './settings.js';
@@ -31,10 +30,20 @@ export function quietWindowFor(settings: QuietSettings, channel: Channel): Quiet
   return own !== undefined ? own : settings.window;
 }
 
+const DAY_MS = 86_400_000;
+
+/**
+ * Milliseconds since local midnight of `ms` in `zone`: the instant shifted by the zone's offset then (the
+ * offset luxon uses, cached in zone.ts), as luxon computes local time, without building a DateTime.
+ */
+function localMsOfDay(ms: number, zone: string): number {
+  const local = ms + offsetOf(ms, zone) * 60_000;
+  return ((local % DAY_MS) + DAY_MS) % DAY_MS;
+}
+
 /** Is the local time of `ms` in `zone` inside the window? (start inclusive, end exclusive) */
 function inWindow(ms: number, start: number, end: number, zone: string): boolean {
-  const local = DateTime.fromMillis(ms, { zone: zoneFor(zone) });
-  const m = local.hour * 60 + local.minute + (local.second * 1000 + local.millisecond) / 60_000;
+  const m = localMsOfDay(ms, zone) / 60_000;
   return start < end ? m >= start && m < end : m >= start || m < end;
 }
 
@@ -55,10 +64,7 @@ export function quietUntil(settings: QuietSettings, channel: Channel, now: Date,
   const end = minuteOfDay(window.end);
   if (start === end) return null;
 
-  const localMinute = (ms: number): number => {
-    const l = DateTime.fromMillis(ms, { zone: zoneFor(zone) });
-    return l.hour * 60 + l.minute;
-  };
+  const localMinute = (ms: number): number => Math.floor(localMsOfDay(ms, zone) / 60_000);
   let at = nowMs; // the candidate end of the quiet period (quiet as long as it is inside the window)
   let from = nowMs; // where to look for the next local `end`
   // Normally one round; more only around DST gaps.
