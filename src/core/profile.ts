@@ -93,7 +93,8 @@ function setContact<K extends ContactKey>(s: ProfileState, key: K, value: Contac
     delete s.contactPoints[key];
     s.fieldTimes[`contactPoints.${key}`] = at;
   } else {
-    s.contactPoints[key] = { ...value, updatedAt: at } as ContactPoints[K];
+    // Object.assign: a spread followed by a new key takes a much slower path in V8 (Node 20).
+    s.contactPoints[key] = Object.assign({}, value, { updatedAt: at }) as ContactPoints[K];
     // Invariant: a tombstone exists only while the contact point is absent (keeps histories comparable).
     delete s.fieldTimes[`contactPoints.${key}`];
   }

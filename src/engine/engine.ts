@@ -409,8 +409,7 @@ export class Engine {
           }
           fallback = { of: m.fallback_of ?? '', because: verdict.because };
         }
-        items.push({
-          ...(fallback ? { fallback } : {}),
+        const item: Outgoing = {
           id: m.id,
           workspaceId: m.workspace_id,
           profile,
@@ -423,7 +422,9 @@ export class Engine {
           source: m.source === 'api' ? 'api' : 'journey',
           idempotencyKey: m.idempotency_key,
           existing: true,
-        });
+        };
+        if (fallback) item.fallback = fallback;
+        items.push(item);
       }
       await this.gate.record(trx, items, now);
       return due.length;
