@@ -79,7 +79,14 @@ export class Engine {
 
   // ------------------------------------------------------------------ events
 
-  async onEvents(trx: Trx, workspaceId: string, events: { event: IncomingEvent; profileId: string }[], merges: Merge[]): Promise<void> {
+  /** `stored`: the events' profiles as ingestion just stored them, if it has them (else they are read). */
+  async onEvents(
+    trx: Trx,
+    workspaceId: string,
+    events: { event: IncomingEvent; profileId: string }[],
+    merges: Merge[],
+    stored?: ReadonlyMap<string, LoadedProfile>,
+  ): Promise<void> {
     const now = this.clock.now();
     const ledger = new RunLedger(trx);
     for (const m of merges) if (!m.absorbedIsNew) await this.moveRuns(trx, ledger, workspaceId, m.survivorId, m.absorbedId, now);
@@ -102,7 +109,7 @@ export class Engine {
     await ledger.load(listeners.map((l) => l.run_id));
     ledger.shareHistory(workspaceId, profileIds);
 
-    const profiles = await loadProfiles(trx, workspaceId, profileIds);
+    const profiles = stored && profileIds.every((id) => stored.has(id)) ? stored : await loadProfiles(trx, workspaceId, profileIds);
     const outgoing: Outgoing[] = [];
     const changed = new Set<string>();
     const paused = await pausedJourneyIds(trx, workspaceId);

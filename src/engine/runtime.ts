@@ -46,8 +46,8 @@ export class Runtime {
   }
 
   /** The ingestion hook: match the stored events against triggers and open runs. */
-  readonly afterIngest: AfterIngest = (trx, workspaceId, plan) =>
-    this.engine.onEvents(trx, workspaceId, plan.events, plan.merges);
+  readonly afterIngest: AfterIngest = (trx, workspaceId, plan, profiles) =>
+    this.engine.onEvents(trx, workspaceId, plan.events, plan.merges, profiles);
 
   /**
    * Starts the loop. SQLite has exactly one process, so its leases from before a crash are released; a

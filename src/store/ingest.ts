@@ -1,12 +1,12 @@
 import type { Transaction } from 'kysely';
 import { deriveFacts } from '../core/facts.js';
 import { aliasPreviousId, idKey, resolveBatch, type IdentitySnapshot, type ResolutionPlan } from '../core/resolve.js';
-import { pushIdentifierKind, type Identifier, type IncomingEvent, type ProfileFacts } from '../core/types.js';
+import { pushIdentifierKind, type Identifier, type IncomingEvent, type ProfileFacts, type ProfileState } from '../core/types.js';
 import { newId } from '../lib/ids.js';
 import { transact, type Store } from './db.js';
 import { insertRows } from './insert-rows.js';
 import { asKind, chunks, ms, profileFromRow, profileToRow } from './rows.js';
-import type { Database } from './schema.js';
+import type { Database, ProfileTable } from './schema.js';
 
 type Trx = Transaction<Database>;
 
@@ -28,8 +28,17 @@ const KNOWN_FIELDS = new Set([
  * merges profiles, updates traits, and appends the events, all in one transaction, so the batch is
  * durable (or absent) before the caller answers.
  */
-/** Runs inside the ingestion transaction after the events are stored: the journey engine hooks in here. */
-export type AfterIngest = (trx: Trx, workspaceId: string, plan: ResolutionPlan) => Promise<void>;
+/** A live profile as stored, and whether it holds a user id. */
+export interface StoredProfile {
+  state: ProfileState;
+  hasUserId: boolean;
+}
+
+/**
+ * Runs inside the ingestion transaction after the events are stored: the journey engine hooks in here.
+ * `profiles`, when given, holds every profile of the plan's events as now stored (saves reading them back).
+ */
+export type AfterIngest = (trx: Trx, workspaceId: string, plan: ResolutionPlan, profiles?: ReadonlyMap<string, StoredProfile>) => Promise<void>;
 
 export async function ingestEvents(store: Store, workspaceId: string, input: IncomingEvent[], after?: AfterIngest): Promise<IngestResult> {
   return transact(store, async (trx) => {
@@ -40,8 +49,8 @@ export async function ingestEvents(store: Store, workspaceId: string, input: Inc
     const snapshot = await loadSnapshot(trx, store.dialect === 'postgres', workspaceId, keys);
     const now = Date.now();
     const plan = resolveBatch(snapshot, events, () => newId('prf', now), facts);
-    await applyPlan(trx, workspaceId, plan, now);
-    if (after) await after(trx, workspaceId, plan);
+    const written = await applyPlan(trx, workspaceId, plan, now);
+    if (after) await after(trx, workspaceId, plan, storedProfiles(snapshot, plan, written));
     return {
       stored: events.length,
       duplicates: input.length - events.length,
@@ -173,7 +182,26 @@ async function loadSnapshot(trx: Trx, lock: boolean, workspaceId: string, keys: 
   return snapshot;
 }
 
-async function applyPlan(trx: Trx, workspaceId: string, plan: ResolutionPlan, now: number): Promise<void> {
+/**
+ * The batch's live profiles as they are stored now: the snapshot's, with the rows the plan wrote, and
+ * whether each holds a user id. Undefined after a merge or a moved identifier (rows then change hands in
+ * SQL): the engine reads those batches back.
+ */
+function storedProfiles(snapshot: IdentitySnapshot, plan: ResolutionPlan, written: ProfileTable[]): Map<string, StoredProfile> | undefined {
+  if (plan.merges.length > 0 || plan.movedIdentifiers.length > 0) return undefined;
+  const out = new Map<string, StoredProfile>();
+  for (const [id, p] of snapshot.profiles) out.set(id, { state: p.state, hasUserId: p.identifiers.some((i) => i.kind === 'user_id') });
+  // Read back from the written row, as a fresh read would, so the engine sees exactly what is stored.
+  for (const row of written) out.set(row.id, { state: profileFromRow(row), hasUserId: out.get(row.id)?.hasUserId ?? false });
+  for (const n of plan.newIdentifiers) {
+    const p = out.get(n.profileId);
+    if (p && n.identifier.kind === 'user_id') p.hasUserId = true;
+  }
+  return out;
+}
+
+/** Writes the plan; returns the profile rows it wrote. */
+async function applyPlan(trx: Trx, workspaceId: string, plan: ResolutionPlan, now: number): Promise<ProfileTable[]> {
   const profileRows = plan.profiles.map((p) => profileToRow(p.state, workspaceId));
   for (const part of chunks(profileRows, 12)) {
     await trx
@@ -239,6 +267,7 @@ async function applyPlan(trx: Trx, workspaceId: string, plan: ResolutionPlan, no
     payload: JSON.stringify(toPayload(e, rejected)),
   }));
   for (const part of chunks(eventRows, 11)) await insertRows(trx, 'events', part);
+  return profileRows;
 }
 
 /** Moves everything of `absorbed` onto `survivor`; the absorbed row remains as a pointer. */
