@@ -6,6 +6,7 @@ import { gate } from './0003_gate.js';
 import { historyIndex } from './0004_history_index.js';
 import { identifierIndex } from './0005_identifier_index.js';
 import { dueOrder } from './0006_due_order.js';
+import { sparseFallbackIndex } from './0007_sparse_fallback_index.js';
 
 // Migrations live in code (not files read at run time) so the compiled package carries them.
 export function migrations(dialect: Dialect): MigrationProvider {
@@ -16,6 +17,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
     '0004_history_index': historyIndex(),
     '0005_identifier_index': identifierIndex(),
     '0006_due_order': dueOrder(),
+    '0007_sparse_fallback_index': sparseFallbackIndex(),
   };
   return { getMigrations: async () => all };
 }
