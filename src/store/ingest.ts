@@ -23,11 +23,6 @@ const KNOWN_FIELDS = new Set([
   'context', 'timestamp', 'originalTimestamp', 'sentAt', 'messageId', 'receivedAt', 'writeKey',
 ]);
 
-/**
- * Stores a batch of validated events atomically: deduplicates by messageId, resolves identities,
- * merges profiles, updates traits, and appends the events, all in one transaction, so the batch is
- * durable (or absent) before the caller answers.
- */
 /** A live profile as stored, and whether it holds a user id. */
 export interface StoredProfile {
   state: ProfileState;
@@ -40,6 +35,11 @@ export interface StoredProfile {
  */
 export type AfterIngest = (trx: Trx, workspaceId: string, plan: ResolutionPlan, profiles?: ReadonlyMap<string, StoredProfile>) => Promise<void>;
 
+/**
+ * Stores a batch of validated events atomically: deduplicates by messageId, resolves identities,
+ * merges profiles, updates traits, and appends the events, all in one transaction, so the batch is
+ * durable (or absent) before the caller answers.
+ */
 export async function ingestEvents(store: Store, workspaceId: string, input: IncomingEvent[], after?: AfterIngest): Promise<IngestResult> {
   return transact(store, async (trx) => {
     const events = await withoutDuplicates(trx, workspaceId, input);

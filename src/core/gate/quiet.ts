@@ -4,10 +4,10 @@
 //
 // A window { start, end } is the QUIET period in local time: 21:00 → 08:00 crosses midnight, 13:00 → 14:00
 // doesn't. `start` is inside (quiet at exactly 21:00:00), `end` is not (not quiet at exactly 08:00:00).
-// The local time of day is the instant plus the zone's UTC offset at that instant (luxon's), so it follows DST. The quiet period ends
-// at the next local `end` (time.ts nextLocalTime). On a spring-forward day whose gap swallows `end` (end
-// 02:30, clocks jump 02:00 → 03:00), it ends when the clock jumps past it (03:00), the first instant whose
-// local time is outside the window.
+// The local time of day is the instant plus the zone's UTC offset at that instant (luxon's), so it follows
+// DST. The quiet period ends at the next local `end` (time.ts nextLocalTime). On a spring-forward day
+// whose gap swallows `end` (end 02:30, clocks jump 02:00 → 03:00), it ends when the clock jumps past it
+// (03:00), the first instant whose local time is outside the window.
 
 import { offsetOf } from '../zone.js';
 import { isValidTimeZone, nextLocalTime } from '../time.js';
