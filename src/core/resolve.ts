@@ -1,4 +1,5 @@
 import { deriveFacts } from './facts.js';
+import { sameJson } from './same-json.js';
 import { normalizeIdentifier } from './identifiers.js';
 import { applyFacts, mergeProfiles } from './profile.js';
 import { emptyProfile, pushIdentifierKind, type Identifier, type IncomingEvent, type ProfileFacts, type ProfileState } from './types.js';
@@ -227,7 +228,7 @@ function conflict(w: Working, e: IncomingEvent, identifier: Identifier, otherPro
 /** true when anything but `updatedAt` differs. */
 function changed(a: ProfileState, b: ProfileState): boolean {
   if (a === b) return false;
-  return JSON.stringify({ ...a, updatedAt: '' }) !== JSON.stringify({ ...b, updatedAt: '' });
+  return !sameJson({ ...a, updatedAt: '' }, { ...b, updatedAt: '' });
 }
 
 /** `facts`, when given, are deriveFacts(events[i]) computed by the caller (saves deriving them twice). */
