@@ -16,6 +16,7 @@ import type { MessageTable } from '../store/schema.js';
 import type { SettingsCache } from '../store/settings.js';
 import { historyOf, type Db, type LoadedProfile } from './run-store.js';
 import { insertRows } from '../store/insert-rows.js';
+import { outboundMessage } from './outbox.js';
 
 // The send gate at the edge: gathers what it needs to know about a customer inside their serialized step,
 // decides every waiting message of that customer in priority order, and writes each decision on its
@@ -263,15 +264,7 @@ async function deliverInDatabase(db: Db, writes: Writes, providers: (channel: Ch
   }
   const sent = new Set<string>();
   for (const [provider, rows] of byProvider) {
-    const messages = rows.map((r) => ({
-      id: r.id,
-      workspaceId: r.workspace_id,
-      channel: r.channel as Channel,
-      to: r.to_address ?? '',
-      content: JSON.parse(r.content ?? '{}') as Record<string, unknown>,
-      category: r.category,
-    }));
-    const results = await provider.deliverInTransaction!(db, messages);
+    const results = await provider.deliverInTransaction!(db, rows.map(outboundMessage));
     rows.forEach((r, n) => {
       Object.assign(r, { status: 'sent', provider: provider.name, provider_message_id: results[n].providerMessageId, sent_at: at, attempts: 1, lease_until: null });
       sent.add(r.id);

@@ -11,13 +11,21 @@ const MAX_ATTEMPTS = 6;
 const backoffMs = (attempt: number) => Math.min(15 * 60_000, 2_000 * 4 ** (attempt - 1));
 
 type SentMark = { id: string; provider: string; providerMessageId: string };
-type Claimed = { id: string; workspace_id: string; channel: string | null; to_address: string | null; content: string | null; category: string; attempts: number };
+type MessageRow = { id: string; workspace_id: string; channel?: string | null; to_address?: string | null; content?: string | null; category: string };
+type Claimed = MessageRow & { attempts: number };
 type Outbound = { row: Claimed; message: OutboundMessage };
 
-const outbound = (m: Claimed): Outbound => ({
-  row: m,
-  message: { id: m.id, workspaceId: m.workspace_id, channel: m.channel as Channel, to: m.to_address ?? '', content: JSON.parse(m.content ?? '{}') as Record<string, unknown>, category: m.category },
+/** A ledger row as a provider sees it. */
+export const outboundMessage = (m: MessageRow): OutboundMessage => ({
+  id: m.id,
+  workspaceId: m.workspace_id,
+  channel: m.channel as Channel,
+  to: m.to_address ?? '',
+  content: JSON.parse(m.content ?? '{}') as Record<string, unknown>,
+  category: m.category,
 });
+
+const outbound = (m: Claimed): Outbound => ({ row: m, message: outboundMessage(m) });
 
 /**
  * Delivers queued messages. A message is leased (status `sending`) before its provider is called and

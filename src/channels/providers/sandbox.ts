@@ -7,7 +7,8 @@ import type { OutboundMessage, Provider } from '../provider.js';
 /**
  * The default provider for every channel: captures the rendered message in the database instead of
  * delivering it, so Chorus works with no credentials. Idempotent by message id, like a real provider's
- * idempotency key. Being in the database, it delivers inside the outbox's transaction.
+ * idempotency key. Being in the database, it delivers inside the caller's transaction (the gate's or the
+ * outbox's).
  */
 export class SandboxProvider implements Provider {
   readonly name = 'sandbox';
