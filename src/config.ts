@@ -22,6 +22,8 @@ export interface Config {
   /** Time zone for customers without one (quiet hours, "wait until 10:00"). */
   defaultTimeZone: string;
   pollMs: number;
+  /** PostgreSQL: concurrent transactions working due timers and deferred messages (SQLite: always 1). */
+  engineLanes: number;
 }
 
 export class ConfigError extends Error {}
@@ -109,5 +111,6 @@ export function loadConfig(env: Env = process.env): Config {
     virtualClock: virtualClock(env),
     defaultTimeZone: timeZone(env),
     pollMs: int(env, 'CHORUS_POLL_MS', 200, 10, 60_000),
+    engineLanes: int(env, 'CHORUS_ENGINE_LANES', 2, 1, 32),
   };
 }

@@ -59,6 +59,21 @@ export interface EngineOptions {
 }
 
 /**
+ * One of `count` workers sharing the due work (PostgreSQL): each takes the customers whose id hashes to
+ * its `index`, so concurrent transactions never wait on each other's customers.
+ */
+export interface Lane {
+  index: number;
+  count: number;
+}
+
+/** PostgreSQL: `column` hashes to the lane (hashtext is PostgreSQL's own; the mask keeps it non-negative). */
+function inLane(store: Store, column: 'profile_id', lane: Lane) {
+  if (store.dialect !== 'postgres') throw new Error('lanes of due work need PostgreSQL (SQLite has one writer): use one lane');
+  return sql<boolean>`(hashtext(${sql.ref(column)}) & 2147483647) % ${lane.count} = ${lane.index}`;
+}
+
+/**
  * The journey engine. `onEvents` runs inside the ingestion transaction, so triggers, waits, goals and
  * exits see an event in the same serialized step that stores it. `processDue` fires timers.
  */
@@ -312,12 +327,13 @@ export class Engine {
 
   // ------------------------------------------------------------------ timers
 
-  /** Fires up to one batch of waits due at or before `now`; returns how many fired. */
-  async processDue(now: Date = this.clock.now()): Promise<number> {
+  /** Fires up to one batch of waits due at or before `now` (of one lane's customers); returns how many fired. */
+  async processDue(now: Date = this.clock.now(), lane?: Lane): Promise<number> {
     const paused = await pausedJourneyIds(this.store.db);
     return transact(this.store, async (trx) => {
       let q = trx.selectFrom('waits').selectAll().where('due_at', '<=', now.getTime());
       if (paused.size > 0) q = q.where('journey_id', 'not in', [...paused]);
+      if (lane && lane.count > 1) q = q.where(inLane(this.store, 'profile_id', lane));
       q = q.orderBy('due_at').orderBy('id').limit(this.batchSize);
       if (this.store.dialect === 'postgres') q = q.forUpdate().skipLocked();
       const due = await q.execute();
@@ -371,14 +387,16 @@ export class Engine {
   }
 
   /** Deferred messages whose time has come pass the gate again, with whatever else waits for that customer. */
-  async processDeferred(now: Date = this.clock.now()): Promise<number> {
+  async processDeferred(now: Date = this.clock.now(), lane?: Lane): Promise<number> {
     return transact(this.store, async (trx) => {
       let q = trx
         .selectFrom('messages')
         .selectAll()
         // Literal, so SQLite matches the partial index on deferred and held messages.
         .where(sql<boolean>`status in ('deferred', 'held')`)
-        .where('not_before', '<=', now.getTime())
+        .where('not_before', '<=', now.getTime());
+      if (lane && lane.count > 1) q = q.where(inLane(this.store, 'profile_id', lane));
+      q = q
         .orderBy('not_before')
         .orderBy('id')
         .limit(this.batchSize);

@@ -3,7 +3,7 @@ import type { Store } from '../store/db.js';
 import type { AfterIngest } from '../store/ingest.js';
 import { ActiveJourneys } from '../store/journeys.js';
 import { VirtualClock as VirtualClockImpl, type Clock, type VirtualClock } from './clock.js';
-import { Engine } from './engine.js';
+import { Engine, type Lane } from './engine.js';
 import { Outbox } from './outbox.js';
 import { Gate } from './gate.js';
 import { SettingsCache } from '../store/settings.js';
@@ -12,6 +12,12 @@ export interface RuntimeOptions {
   /** How often the wall-clock loop looks for due timers and queued messages. */
   pollMs?: number;
   defaultTimeZone?: string;
+  /**
+   * PostgreSQL: transactions working due timers and deferred messages at once, on disjoint customers
+   * (default 2), so the engine computes one batch while the database writes another. SQLite: always 1
+   * (one writer).
+   */
+  lanes?: number;
 }
 
 /**
@@ -31,6 +37,7 @@ export class Runtime {
   private kicked = false;
   private stopped = false;
   private lane: Promise<unknown> = Promise.resolve();
+  private readonly lanes: Lane[];
 
   constructor(
     readonly store: Store,
@@ -43,6 +50,19 @@ export class Runtime {
     this.gate = new Gate(this.settings, () => sandbox);
     this.engine = new Engine(store, clock, this.journeys, this.gate, { defaultTimeZone: opts.defaultTimeZone });
     this.outbox = new Outbox(store, clock, () => sandbox, () => Date.now());
+    const count = store.dialect === 'postgres' ? Math.max(1, opts.lanes ?? 2) : 1;
+    this.lanes = Array.from({ length: count }, (_, index) => ({ index, count }));
+  }
+
+  /** Runs `batch` in every lane until none finds work (or, for the loop, until stopped); returns how many items they handled. */
+  private async drain(batch: (lane: Lane) => Promise<number>, untilStopped = false): Promise<number> {
+    let total = 0;
+    await Promise.all(
+      this.lanes.map(async (lane) => {
+        for (let n = await batch(lane); n > 0 && !(untilStopped && this.stopped); n = await batch(lane)) total += n;
+      }),
+    );
+    return total;
   }
 
   /** The ingestion hook: match the stored events against triggers and open runs. */
@@ -94,8 +114,8 @@ export class Runtime {
   private async tick(): Promise<void> {
     try {
       if (!this.clock.virtual) {
-        while ((await this.engine.processDue()) > 0 && !this.stopped);
-        while ((await this.engine.processDeferred()) > 0 && !this.stopped);
+        await this.drain((lane) => this.engine.processDue(undefined, lane), true);
+        await this.drain((lane) => this.engine.processDeferred(undefined, lane), true);
       }
       await this.outbox.drain();
     } catch {
@@ -117,9 +137,8 @@ export class Runtime {
         const next = await this.engine.nextDue(to);
         if (next === null) break;
         await clock.set(next);
-        let fired = 0;
-        for (let n = await this.engine.processDue(clock.now()); n > 0; n = await this.engine.processDue(clock.now())) fired += n;
-        for (let n = await this.engine.processDeferred(clock.now()); n > 0; n = await this.engine.processDeferred(clock.now())) fired += n;
+        let fired = await this.drain((lane) => this.engine.processDue(clock.now(), lane));
+        fired += await this.drain((lane) => this.engine.processDeferred(clock.now(), lane));
         await this.outbox.drain();
         // Due rows that could not be claimed (locked elsewhere) must not spin this loop.
         if (fired === 0) break;
