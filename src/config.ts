@@ -24,6 +24,8 @@ export interface Config {
   pollMs: number;
   /** PostgreSQL: concurrent transactions working due timers and deferred messages (SQLite: always 1). */
   engineLanes: number;
+  /** Due timers (or deferred messages) handled per transaction. */
+  engineBatch: number;
 }
 
 export class ConfigError extends Error {}
@@ -112,5 +114,6 @@ export function loadConfig(env: Env = process.env): Config {
     defaultTimeZone: timeZone(env),
     pollMs: int(env, 'CHORUS_POLL_MS', 200, 10, 60_000),
     engineLanes: int(env, 'CHORUS_ENGINE_LANES', 2, 1, 32),
+    engineBatch: int(env, 'CHORUS_ENGINE_BATCH', 500, 1, 5000),
   };
 }

@@ -34,7 +34,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     const created = await bootstrapDefaultWorkspace(store, { writeKey: config.writeKey, secretKey: config.secretKey });
     const clock: Clock =
       config.virtualClock === null ? new SystemClock() : await VirtualClock.open(store, config.virtualClock === 'now' ? undefined : config.virtualClock);
-    const runtime = new Runtime(store, clock, { pollMs: config.pollMs, defaultTimeZone: config.defaultTimeZone, lanes: config.engineLanes });
+    const runtime = new Runtime(store, clock, { pollMs: config.pollMs, defaultTimeZone: config.defaultTimeZone, lanes: config.engineLanes, batchSize: config.engineBatch });
     const app = await buildApp({ store, logger, runtime });
     const address = await app.fastify.listen({ port: config.port, host: config.host });
     const where = config.database.dialect === 'sqlite' ? config.database.file : redact(config.database.url);

@@ -17,7 +17,9 @@ for (const d of DIALECTS) {
     let s: TestServer;
 
     beforeAll(async () => {
-      s = await startTestServer(d, { ...VIRTUAL_ENV, CHORUS_ENGINE_LANES: '3' });
+      // Batches of 4: each lane looks at a window of the 24 earliest due timers, so firing all 60 takes
+      // several rounds, and timers beyond a lane's window must still fire.
+      s = await startTestServer(d, { ...VIRTUAL_ENV, CHORUS_ENGINE_LANES: '3', CHORUS_ENGINE_BATCH: '4' });
     });
     afterAll(async () => s?.close());
 

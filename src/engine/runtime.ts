@@ -18,6 +18,8 @@ export interface RuntimeOptions {
    * (one writer).
    */
   lanes?: number;
+  /** Due timers (or deferred messages) per transaction (default 500). */
+  batchSize?: number;
 }
 
 /**
@@ -48,7 +50,7 @@ export class Runtime {
     this.settings = new SettingsCache();
     const sandbox = new SandboxProvider(store, () => clock.now());
     this.gate = new Gate(this.settings, () => sandbox);
-    this.engine = new Engine(store, clock, this.journeys, this.gate, { defaultTimeZone: opts.defaultTimeZone });
+    this.engine = new Engine(store, clock, this.journeys, this.gate, { defaultTimeZone: opts.defaultTimeZone, batchSize: opts.batchSize });
     this.outbox = new Outbox(store, clock, () => sandbox, () => Date.now());
     const count = store.dialect === 'postgres' ? Math.max(1, opts.lanes ?? 2) : 1;
     this.lanes = Array.from({ length: count }, (_, index) => ({ index, count }));
