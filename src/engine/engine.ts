@@ -1,4 +1,4 @@
-import { sql, type Selectable, type Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import { evaluate, readPath, type ConditionContext, type EventLike } from '../core/condition-eval.js';
 import type { JourneySpec } from '../core/journey-spec.js';
 import { chooseChannel } from '../core/reach.js';
@@ -9,9 +9,10 @@ import { isHoldout, walk, type WalkInput } from '../core/walk.js';
 import { newId } from '../lib/ids.js';
 import { transact, type Store } from '../store/db.js';
 import { loadVersion, pausedJourneyIds, type ActiveJourneys } from '../store/journeys.js';
-import type { Database, MessageTable, RunTable, WaitTable } from '../store/schema.js';
+import type { Database, RunTable, WaitTable } from '../store/schema.js';
 import type { Clock } from './clock.js';
 import type { Gate, HeldHop, Outgoing } from './gate.js';
+import { claimDeferred, claimDue, type Lane } from './claims.js';
 import { RunLedger } from './run-ledger.js';
 import {
   applyWalk,
@@ -57,30 +58,6 @@ export interface EngineOptions {
   /** Due waits handled per transaction. */
   batchSize?: number;
 }
-
-/**
- * One of `count` workers sharing the due work (PostgreSQL): each takes the customers whose id hashes to
- * its `index`, so concurrent transactions never wait on each other's customers.
- */
-export interface Lane {
-  index: number;
-  count: number;
-}
-
-/** PostgreSQL: `column` hashes to the lane (hashtext is PostgreSQL's own; the mask keeps it non-negative). */
-function inLane(store: Store, column: string, lane: Lane) {
-  if (store.dialect !== 'postgres') throw new Error('lanes of due work need PostgreSQL (SQLite has one writer): use one lane');
-  return sql<boolean>`(hashtext(${sql.ref(column)}) & 2147483647) % ${lane.count} = ${lane.index}`;
-}
-
-/**
- * How many of the earliest due rows a lane looks at: its share of them is about one batch. PostgreSQL
- * cannot estimate a hash condition (it guesses 0.5% of rows) and, given one, sorts every due row instead
- * of reading the index in order (66 ms instead of 4 ms with 300,000 waits). So a lane's claim takes the
- * earliest due rows from the index first (a materialized CTE) and then its own share of them. Rows beyond
- * the window wait for the next round (the clock's loop runs until nothing is due).
- */
-const laneWindow = (batchSize: number, lane: Lane) => batchSize * lane.count * 2;
 
 /**
  * The journey engine. `onEvents` runs inside the ingestion transaction, so triggers, waits, goals and
@@ -336,41 +313,11 @@ export class Engine {
 
   // ------------------------------------------------------------------ timers
 
-  private claimDue(trx: Trx, now: Date, paused: Set<string>): Promise<WaitTable[]> {
-    let q = trx.selectFrom('waits').selectAll().where('due_at', '<=', now.getTime());
-    if (paused.size > 0) q = q.where('journey_id', 'not in', [...paused]);
-    q = q.orderBy('due_at').orderBy('id').limit(this.batchSize);
-    if (this.store.dialect === 'postgres') q = q.forUpdate().skipLocked();
-    return q.execute();
-  }
-
-  private claimDueInLane(trx: Trx, now: Date, paused: Set<string>, lane: Lane): Promise<WaitTable[]> {
-    return trx
-      .with(
-        (cte) => cte('due_window').materialized(),
-        (db) => {
-          let w = db.selectFrom('waits').select(['id', 'profile_id']).where('due_at', '<=', now.getTime());
-          if (paused.size > 0) w = w.where('journey_id', 'not in', [...paused]);
-          return w.orderBy('due_at').orderBy('id').limit(laneWindow(this.batchSize, lane));
-        },
-      )
-      .selectFrom('waits')
-      .selectAll('waits')
-      .where('waits.id', 'in', (eb) => eb.selectFrom('due_window').select('due_window.id').where(inLane(this.store, 'due_window.profile_id', lane)))
-      .where('waits.due_at', '<=', now.getTime())
-      .orderBy('waits.due_at')
-      .orderBy('waits.id')
-      .limit(this.batchSize)
-      .forUpdate()
-      .skipLocked()
-      .execute();
-  }
-
   /** Fires up to one batch of waits due at or before `now` (of one lane's customers); returns how many fired. */
   async processDue(now: Date = this.clock.now(), lane?: Lane): Promise<number> {
     const paused = await pausedJourneyIds(this.store.db);
     return transact(this.store, async (trx) => {
-      const due = lane && lane.count > 1 ? await this.claimDueInLane(trx, now, paused, lane) : await this.claimDue(trx, now, paused);
+      const due = await claimDue(trx, this.store.dialect, now, this.batchSize, paused, lane);
       if (due.length === 0) return 0;
       const profileIds = [...new Set(due.map((d) => d.profile_id))].sort();
       if (this.store.dialect === 'postgres') {
@@ -420,55 +367,10 @@ export class Engine {
     }
   }
 
-  private claimDeferred(trx: Trx, now: Date): Promise<Selectable<MessageTable>[]> {
-    let q = trx
-      .selectFrom('messages')
-      .selectAll()
-      // Literal, so SQLite matches the partial index on deferred and held messages.
-      .where(sql<boolean>`status in ('deferred', 'held')`)
-      .where('not_before', '<=', now.getTime())
-      .orderBy('not_before')
-      .orderBy('id')
-      .limit(this.batchSize);
-    if (this.store.dialect === 'postgres') q = q.forUpdate().skipLocked();
-    return q.execute();
-  }
-
-  /** As `claimDueInLane`, for deferred and held messages. */
-  private claimDeferredInLane(trx: Trx, now: Date, lane: Lane): Promise<Selectable<MessageTable>[]> {
-    return trx
-      .with(
-        (cte) => cte('deferred_window').materialized(),
-        (db) =>
-          db
-            .selectFrom('messages')
-            .select(['id', 'profile_id'])
-            .where(sql<boolean>`status in ('deferred', 'held')`)
-            .where('not_before', '<=', now.getTime())
-            .orderBy('not_before')
-            .orderBy('id')
-            .limit(laneWindow(this.batchSize, lane)),
-      )
-      .selectFrom('messages')
-      .selectAll('messages')
-      .where('messages.id', 'in', (eb) =>
-        eb.selectFrom('deferred_window').select('deferred_window.id').where(inLane(this.store, 'deferred_window.profile_id', lane)),
-      )
-      // Claimed rows must still be due: the window was read before their locks (re-checked after a wait).
-      .where(sql<boolean>`messages.status in ('deferred', 'held')`)
-      .where('messages.not_before', '<=', now.getTime())
-      .orderBy('messages.not_before')
-      .orderBy('messages.id')
-      .limit(this.batchSize)
-      .forUpdate()
-      .skipLocked()
-      .execute();
-  }
-
   /** Deferred messages whose time has come pass the gate again, with whatever else waits for that customer. */
   async processDeferred(now: Date = this.clock.now(), lane?: Lane): Promise<number> {
     return transact(this.store, async (trx) => {
-      const batch = lane && lane.count > 1 ? await this.claimDeferredInLane(trx, now, lane) : await this.claimDeferred(trx, now);
+      const batch = await claimDeferred(trx, this.store.dialect, now, this.batchSize, lane);
       if (batch.length === 0) return 0;
       const customers = [...new Set(batch.map((d) => d.profile_id))].sort();
       if (this.store.dialect === 'postgres') {
