@@ -5,7 +5,7 @@ import type { EventType, IncomingEvent } from '../../core/types.js';
 import { parseBatch, parseCall, segmentSchemas, MAX_BATCH_BYTES, MAX_EVENT_BYTES } from '../../ingest/segment.js';
 import { newId } from '../../lib/ids.js';
 import type { Store } from '../../store/db.js';
-import { ingestEvents } from '../../store/ingest.js';
+import { IngestGroups } from '../../store/ingest-groups.js';
 import { requireWriteKey, type KeyRing } from '../auth.js';
 import { invalid } from '../errors.js';
 import type { Metrics } from '../metrics.js';
@@ -38,9 +38,10 @@ export function segmentRoutes(app: FastifyInstance, store: Store, keys: KeyRing,
   const r = app.withTypeProvider<ZodTypeProvider>();
   const auth = requireWriteKey(keys);
   const eventId = () => newId('msg');
+  const groups = new IngestGroups(store, hooks.after);
 
   async function store_(workspaceId: string, events: IncomingEvent[]): Promise<void> {
-    const result = await ingestEvents(store, workspaceId, events, hooks.after);
+    const result = await groups.ingest(workspaceId, events);
     hooks.committed?.();
     for (const e of events) metrics.eventsIngested.inc({ type: e.type });
     metrics.eventsDuplicate.inc(result.duplicates);
