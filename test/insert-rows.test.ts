@@ -70,6 +70,19 @@ for (const dialect of DIALECTS) {
       );
     });
 
+    it('stores hundreds of rows in one call, all or none (SQLite writes them in slices)', async () => {
+      const many = Array.from({ length: 150 }, (_, i) => row(`run_many_${String(i).padStart(3, '0')}`, 'active'));
+      await insertRows(store.db, 'runs', many);
+      const count = async (prefix: string) =>
+        Number((await store.db.selectFrom('runs').select((eb) => eb.fn.countAll<number>().as('n')).where('id', 'like', `${prefix}%`).executeTakeFirst())?.n);
+      expect(await count('run_many_')).toBe(150);
+      // A duplicate id in the last slice fails the call, and nothing of it stays.
+      const failing = Array.from({ length: 150 }, (_, i) => row(`run_none_${String(i).padStart(3, '0')}`, 'active'));
+      failing[140] = row('run_many_000', 'active');
+      await expect(insertRows(store.db, 'runs', failing)).rejects.toThrow();
+      expect(await count('run_none_')).toBe(0);
+    });
+
     it('does nothing for no rows', async () => {
       await expect(insertRows(store.db, 'runs', [])).resolves.toBeUndefined();
     });
