@@ -86,7 +86,7 @@ export function claimDeferred(trx: Trx, dialect: Dialect, now: Date, batchSize: 
     .select(['messages.id', 'messages.profile_id'])
     .where('messages.id', 'in', (eb) => eb.selectFrom('deferred_window').select('deferred_window.id').where(inLane(dialect, 'deferred_window.profile_id', lane)))
     // Claimed rows must still be due: the window was read before their locks (re-checked after a wait).
-    .where(sql<boolean>`messages.status in ('deferred', 'held')`)
+    .where(pending)
     .where('messages.not_before', '<=', at)
     .orderBy('messages.not_before')
     .orderBy('messages.id')
