@@ -141,6 +141,30 @@ describe('addDuration', () => {
   });
 });
 
+describe('addDuration: days in a zone with daylight saving (same-offset shortcut)', () => {
+  it('equals luxon for days, weeks and clock parts around transitions (property)', () => {
+    const zones = ['America/New_York', 'Europe/Paris', 'Australia/Lord_Howe', 'Pacific/Chatham', 'America/Santiago'];
+    // Instants within a few days of a transition in either hemisphere, where the shortcut must step aside.
+    const transitions = [Date.UTC(2024, 2, 10, 7), Date.UTC(2024, 2, 31, 1), Date.UTC(2024, 3, 7, 2), Date.UTC(2024, 8, 29, 2), Date.UTC(2024, 9, 27, 1), Date.UTC(2024, 10, 3, 6)];
+    const near = fc.tuple(fc.constantFrom(...transitions), fc.integer({ min: -5 * 86_400_000, max: 5 * 86_400_000 })).map(([t, d]) => t + d);
+    const anywhere = fc.integer({ min: Date.UTC(2000, 0, 1), max: Date.UTC(2040, 0, 1) });
+    const part = (unit: string, max: number) => fc.integer({ min: 0, max }).map((n) => (n === 0 ? '' : `${n}${unit}`));
+    const duration = fc
+      .tuple(part('W', 3), part('D', 10), part('H', 30), part('M', 90))
+      .map(([w, dd, h, mi]) => `P${w}${dd}${h || mi ? `T${h}${mi}` : ''}`)
+      .filter((iso) => parseDuration(iso) !== null);
+    fc.assert(
+      fc.property(fc.oneof(near, anywhere), fc.constantFrom(...zones), duration, (ms, zone, iso) => {
+        const dur = parseDuration(iso)!;
+        const start = DateTime.fromMillis(ms, { zone });
+        expect(addDuration(new Date(ms), iso, zone).getTime()).toBe(start.plus(dur).toMillis());
+        expect(subtractDuration(new Date(ms), iso, zone).getTime()).toBe(start.minus(dur).toMillis());
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
+
 describe('nextLocalTime (at or after `at`)', () => {
   it.each([
     // zone, at, hh:mm, expected

@@ -39,12 +39,23 @@ export function phoneCountry(v: unknown): CountryCode | undefined {
   return isSupportedCountry(code) ? code : undefined;
 }
 
+// Parsing a number with libphonenumber costs ~10 µs, and the same customer's phone comes back with every
+// identify and every event that carries their traits: remember recent answers (pure, so always the same).
+const PHONE_MEMO_MAX = 10_000;
+const phoneMemo = new Map<string, string | null>();
+
 /** E.164, or null. Without a default country the input must be international (`+…`). */
 export function normalizePhone(v: unknown, defaultCountry?: string): string | null {
   if (typeof v === 'number' && Number.isFinite(v)) v = String(v);
   if (typeof v !== 'string' || v.trim() === '') return null;
+  const key = `${typeof defaultCountry === 'string' ? defaultCountry : ''}\u0000${v}`;
+  const known = phoneMemo.get(key);
+  if (known !== undefined) return known;
   const parsed = parsePhoneNumberFromString(v.trim(), phoneCountry(defaultCountry));
-  return parsed && parsed.isValid() ? parsed.number : null;
+  const out = parsed && parsed.isValid() ? parsed.number : null;
+  if (phoneMemo.size >= PHONE_MEMO_MAX) phoneMemo.clear();
+  phoneMemo.set(key, out);
+  return out;
 }
 
 export function normalizeIdentifier(kind: IdentifierKind, v: unknown): string | null {

@@ -205,7 +205,7 @@ function renderWithScope(template: string, scope: Scope, field: string): RenderR
     if (!TEMPLATE_SYNTAX.test(template)) return { ok: true, value: template };
     const parsed = parse(template);
     if (!parsed.ok) return fail(field, parsed.message);
-    const out: unknown = liquid.renderSync(parsed.templates, scope);
+    const out: unknown = renderQuietly(parsed.templates, scope);
     const text = typeof out === 'string' ? out : String(out);
     if (text.length > MAX_OUTPUT_CHARS) {
       return fail(field, `rendered text is longer than ${MAX_OUTPUT_CHARS} characters`);
@@ -213,6 +213,21 @@ function renderWithScope(template: string, scope: Scope, field: string): RenderR
     return { ok: true, value: text };
   } catch (e) {
     return { ok: false, reason: renderFailure(e, field, template) };
+  }
+}
+
+/**
+ * liquidjs signals a missing variable by throwing an Error, also where `| default:` then catches it, so
+ * most customers without a `first_name` cost an exception per message. Errors made while rendering carry
+ * no stack trace (capturing one is most of their cost); failure messages never use it.
+ */
+function renderQuietly(templates: Template[], scope: Scope): unknown {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return liquid.renderSync(templates, scope);
+  } finally {
+    Error.stackTraceLimit = limit;
   }
 }
 

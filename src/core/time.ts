@@ -79,6 +79,8 @@ export function addDuration(at: Date, d: IsoDuration | Duration, zone: string = 
   const duration = toDuration(d);
   const fixed = exactMs(duration, zone);
   if (fixed !== null) return inRange(at.getTime() + fixed);
+  const same = sameOffsetMs(at.getTime(), duration, zone, 1);
+  if (same !== null) return inRange(same);
   const result = DateTime.fromJSDate(at, { zone: zoneFor(zone) }).plus(duration);
   if (!result.isValid) throw new RangeError('date out of range');
   return result.toJSDate();
@@ -90,6 +92,8 @@ export function subtractDuration(at: Date, d: IsoDuration | Duration, zone: stri
   const duration = toDuration(d);
   const fixed = exactMs(duration, zone);
   if (fixed !== null) return inRange(at.getTime() - fixed);
+  const same = sameOffsetMs(at.getTime(), duration, zone, -1);
+  if (same !== null) return inRange(same);
   const result = DateTime.fromJSDate(at, { zone: zoneFor(zone) }).minus(duration);
   if (!result.isValid) throw new RangeError('date out of range');
   return result.toJSDate();
@@ -104,7 +108,7 @@ function inRange(ms: number): Date {
 }
 
 const UNIT_MS = { weeks: 7 * 86_400_000, days: 86_400_000, hours: 3_600_000, minutes: 60_000, seconds: 1_000, milliseconds: 1 } as const;
-const exactCache = new WeakMap<Duration, { elapsed: number | null; inUtc: number | null }>();
+const exactCache = new WeakMap<Duration, { elapsed: number | null; inUtc: number | null; days: number | null; clock: number }>();
 
 /**
  * The duration as exact elapsed milliseconds where luxon's calendar arithmetic comes to the same thing,
@@ -119,10 +123,30 @@ function exactMs(d: Duration, zone: string): number | null {
     const days = (v.weeks ?? 0) * UNIT_MS.weeks + (v.days ?? 0) * UNIT_MS.days;
     const clock = (v.hours ?? 0) * UNIT_MS.hours + (v.minutes ?? 0) * UNIT_MS.minutes + (v.seconds ?? 0) * UNIT_MS.seconds + (v.milliseconds ?? 0);
     const integral = Number.isInteger(days) && Number.isInteger(clock);
-    known = { elapsed: !calendar && days === 0 && integral ? clock : null, inUtc: !calendar && integral ? days + clock : null };
+    known = {
+      elapsed: !calendar && days === 0 && integral ? clock : null,
+      inUtc: !calendar && integral ? days + clock : null,
+      days: !calendar && integral ? days : null,
+      clock,
+    };
     exactCache.set(d, known);
   }
   return zone === 'UTC' || zone === 'Etc/UTC' ? known.inUtc : known.elapsed;
+}
+
+/**
+ * Days and weeks in a zone with daylight saving: when the zone's offset is the same at `at` and at `at`
+ * plus the days as 24-hour spans, that instant shows the same wall-clock time, and it is the one luxon
+ * picks (it tries the starting offset first); the clock part then adds exact time, as luxon does. Else
+ * null: luxon decides. Saves building a luxon DateTime for nearly every wait in a customer's zone.
+ */
+function sameOffsetMs(atMs: number, d: Duration, zone: string, sign: 1 | -1): number | null {
+  const known = exactCache.get(d);
+  if (!known || known.days === null || !Number.isFinite(atMs)) return null;
+  // Calendar days land at the same wall-clock time; the clock part is then exact elapsed time.
+  const dayEnd = atMs + sign * known.days;
+  if (Math.abs(dayEnd) > MAX_TIME_MS || offsetOf(atMs, zone) !== offsetOf(dayEnd, zone)) return null;
+  return dayEnd + sign * known.clock;
 }
 
 const LOCAL_TIME_RE = /^([01]\d|2[0-3]):([0-5]\d)$/;

@@ -200,28 +200,15 @@ function storedProfiles(snapshot: IdentitySnapshot, plan: ResolutionPlan, writte
   return out;
 }
 
+/** The columns a profile upsert takes from the new row (all but id, workspace and merged_into). */
+const PROFILE_UPSERT = ['traits', 'field_times', 'contact_points', 'consent', 'timezone', 'locale', 'preferred_channel', 'created_at', 'updated_at'];
+
 /** Writes the plan; returns the profile rows it wrote. */
 async function applyPlan(trx: Trx, workspaceId: string, plan: ResolutionPlan, now: number): Promise<ProfileTable[]> {
   const profileRows = plan.profiles.map((p) => profileToRow(p.state, workspaceId));
-  for (const part of chunks(profileRows, 12)) {
-    await trx
-      .insertInto('profiles')
-      .values(part)
-      .onConflict((oc) =>
-        oc.column('id').doUpdateSet((eb) => ({
-          traits: eb.ref('excluded.traits'),
-          field_times: eb.ref('excluded.field_times'),
-          contact_points: eb.ref('excluded.contact_points'),
-          consent: eb.ref('excluded.consent'),
-          timezone: eb.ref('excluded.timezone'),
-          locale: eb.ref('excluded.locale'),
-          preferred_channel: eb.ref('excluded.preferred_channel'),
-          created_at: eb.ref('excluded.created_at'),
-          updated_at: eb.ref('excluded.updated_at'),
-        })),
-      )
-      .execute();
-  }
+  // Multi-row statements of a few fixed shapes (insert-rows.ts): Kysely would build and the database
+  // prepare a new statement for every batch size.
+  await insertRows(trx, 'profiles', profileRows, { column: 'id', update: PROFILE_UPSERT });
 
   for (const m of plan.merges) {
     if (!m.absorbedIsNew) await absorb(trx, workspaceId, m.survivorId, m.absorbedId);
@@ -242,7 +229,7 @@ async function applyPlan(trx: Trx, workspaceId: string, plan: ResolutionPlan, no
   const identifierRows = plan.newIdentifiers.map((n) => ({
     workspace_id: workspaceId, kind: n.identifier.kind, value: n.identifier.value, profile_id: n.profileId, created_at: now,
   }));
-  for (const part of chunks(identifierRows, 5)) await trx.insertInto('identifiers').values(part).execute();
+  await insertRows(trx, 'identifiers', identifierRows);
   for (const m of plan.movedIdentifiers) {
     await trx
       .updateTable('identifiers')

@@ -76,25 +76,45 @@ export async function insertRows<T extends keyof Database & string>(db: Db, tabl
       for (let i = 0; i < columns.length; i++) arrays[i].push(values[columns[i]] ?? null);
     }
     params = arrays;
-    text = `insert into ${quote(table)} (${columns.map(quote).join(', ')}) select * from unnest(${columns.map((c, i) => `$${i + 1}::${types.get(c)}[]`).join(', ')})`;
+    text = `insert into ${quote(table)} (${columns.map(quote).join(', ')}) select * from unnest(${columns.map((c, i) => `$${i + 1}::${types.get(c)}[]`).join(', ')})${onConflict(conflict)}`;
   } else {
     params = [];
-    const tuples: string[] = [];
     for (const row of rows) {
       const values = row as Record<string, unknown>;
       checkColumns(table, columns, values);
-      let tuple = '(';
-      for (let i = 0; i < columns.length; i++) {
-        params.push(values[columns[i]] ?? null);
-        tuple += (i > 0 ? ', ' : '') + (dollar ? `$${params.length}` : '?');
-      }
-      tuples.push(`${tuple})`);
+      for (let i = 0; i < columns.length; i++) params.push(values[columns[i]] ?? null);
     }
-    text = `insert into ${quote(table)} (${columns.map(quote).join(', ')}) values ${tuples.join(', ')}`;
-  }
-  if (conflict) {
-    text += ` on conflict (${quote(conflict.column)}) `;
-    text += conflict.update?.length ? `do update set ${conflict.update.map((c) => `${quote(c)} = excluded.${quote(c)}`).join(', ')}` : 'do nothing';
+    text = valuesStatement(table, columns, rows.length, dollar, conflict);
   }
   await db.executeQuery(CompiledQuery.raw(text, params));
+}
+
+/**
+ * Statement texts by shape, made once: the same string object every time, so the prepared-statement cache
+ * (db.ts) finds it without hashing kilobytes of placeholders again, and no text is built per call.
+ */
+const statements = new Map<string, string>();
+const MAX_STATEMENTS = 500;
+
+function valuesStatement(table: string, columns: string[], count: number, dollar: boolean, conflict?: OnConflict): string {
+  const key = `${table}\u0000${columns.join(',')}\u0000${count}\u0000${dollar ? '$' : '?'}\u0000${conflict ? `${conflict.column}\u0000${conflict.update?.join(',') ?? ''}` : ''}`;
+  const known = statements.get(key);
+  if (known !== undefined) return known;
+  const tuples: string[] = [];
+  let n = 0;
+  for (let r = 0; r < count; r++) {
+    const marks: string[] = [];
+    for (let i = 0; i < columns.length; i++) marks.push(dollar ? `$${++n}` : '?');
+    tuples.push(`(${marks.join(', ')})`);
+  }
+  const text = `insert into ${quote(table)} (${columns.map(quote).join(', ')}) values ${tuples.join(', ')}${onConflict(conflict)}`;
+  if (statements.size >= MAX_STATEMENTS) statements.clear();
+  statements.set(key, text);
+  return text;
+}
+
+function onConflict(conflict: OnConflict | undefined): string {
+  if (!conflict) return '';
+  const action = conflict.update?.length ? `do update set ${conflict.update.map((c) => `${quote(c)} = excluded.${quote(c)}`).join(', ')}` : 'do nothing';
+  return ` on conflict (${quote(conflict.column)}) ${action}`;
 }
