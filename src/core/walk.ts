@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from '../lib/sha256.js';
 import { evaluate, type ConditionContext, type EventLike } from './condition-eval.js';
 import type { SendRequest } from './gate/decide.js';
 import type { JourneySpec, SendContent, SendStep, Step } from './journey-spec.js';
@@ -74,7 +74,7 @@ const MAX_STEPS_PER_WALK = 1000;
 
 /** A stable number in [0, 100) for sticky assignment (splits, holdout). */
 export function bucket(...parts: string[]): number {
-  const h = createHash('sha256').update(parts.join('\u0000')).digest();
+  const h = sha256(parts.join('\u0000'));
   return h.readUInt32BE(0) % 10_000 / 100;
 }
 

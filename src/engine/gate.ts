@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../lib/sha256.js';
 import { evaluate, type ConditionContext } from '../core/condition-eval.js';
 import type { SentRecord } from '../core/gate/caps.js';
 import { historyWindow } from '../core/gate/caps.js';
@@ -61,7 +61,7 @@ export interface Recorded {
 /** Message id for the send API: derived from the idempotency key when there is one. */
 export function apiMessageId(workspaceId: string, idempotencyKey: string | null, fallback: string): string {
   if (idempotencyKey === null) return fallback;
-  return `msg_${createHash('sha256').update(`api\u0000${workspaceId}\u0000${idempotencyKey}`).digest('hex').slice(0, 32)}`;
+  return `msg_${sha256Hex(`api\u0000${workspaceId}\u0000${idempotencyKey}`).slice(0, 32)}`;
 }
 
 const workspaceStatsCache = new Map<string, { at: number; stats: Partial<Record<Channel, EngagementStats>> }>();

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../lib/sha256.js';
 import type { Kysely, Transaction } from 'kysely';
 import type { EventLike, SendOutcome } from '../core/condition-eval.js';
 import type { JourneySpec } from '../core/journey-spec.js';
@@ -21,13 +21,13 @@ export type Db = Kysely<Database> | Transaction<Database>;
  * land side by side in the id index instead of one random page each.
  */
 export function messageId(runId: string, stepId: string, attempt: number): string {
-  const hash = createHash('sha256').update(`${runId}\u0000${stepId}\u0000${attempt}`).digest('hex');
+  const hash = sha256Hex(`${runId}\u0000${stepId}\u0000${attempt}`);
   return `msg_${runId.slice(runId.indexOf('_') + 1)}${hash.slice(0, 16)}`;
 }
 
 /** The id messages had before ids started with their run's (stored rows keep it). */
 export function legacyMessageId(runId: string, stepId: string, attempt: number): string {
-  return `msg_${createHash('sha256').update(`${runId}\u0000${stepId}\u0000${attempt}`).digest('hex').slice(0, 32)}`;
+  return `msg_${sha256Hex(`${runId}\u0000${stepId}\u0000${attempt}`).slice(0, 32)}`;
 }
 
 export interface LoadedProfile {
