@@ -28,6 +28,7 @@
 // (`parseLimit` on template size, `renderLimit` on render time, `memoryLimit` on allocations such as
 // ranges and string building, plus a cap on the rendered length).
 import { Liquid, type FS, type Template } from 'liquidjs';
+import { MEMO_MAX, memoKey, memoReads } from './render-memo.js';
 
 export type ChannelContent =
   | { channel: 'email'; subject: string; text?: string; html?: string }
@@ -115,15 +116,27 @@ for (const tag of ['include', 'render', 'layout']) delete liquid.tags[tag];
 // `raw` is registered with a flag that skips outputEscape; as a plain function it does not.
 liquid.registerFilter('raw', (v: unknown) => v);
 
-type Parsed = { ok: true; templates: Template[] } | { ok: false; message: string };
+/** `reads`: the paths whose values decide the output, when nothing else does (render-memo.ts). */
+type Parsed = { ok: true; templates: Template[]; id: number; reads: string[][] | null } | { ok: false; message: string };
 const cache = new Map<string, Parsed>();
+let parsedCount = 0;
+
+/** Rendered texts by template and the values it reads (render-memo.ts), bounded. */
+const memo = new Map<string, string>();
+
+/** Forgets remembered renders (tests compare renders with and without them). */
+export function clearRenderMemo(): void {
+  memo.clear();
+}
 
 function parse(template: string): Parsed {
   const hit = cache.get(template);
   if (hit) return hit;
   let parsed: Parsed;
   try {
-    parsed = { ok: true, templates: liquid.parse(template) };
+    const templates = liquid.parse(template);
+    const reads = memoReads(template, () => liquid.variableSegmentsSync(templates) as unknown[][]);
+    parsed = { ok: true, templates, id: ++parsedCount, reads };
   } catch (e) {
     parsed = { ok: false, message: errorMessage(e) };
   }
@@ -142,9 +155,15 @@ export function checkTemplate(template: string): string | null {
   return parsed.ok ? null : parsed.message;
 }
 
+/** The variables of one render, and their scope, copied once and only when a template is rendered. */
+interface Vars {
+  vars: TemplateVars;
+  scope: Scope | null;
+}
+
 /** Renders one template; `field` names it in errors (`email.subject`). Never throws. */
 export function renderString(template: string, vars: TemplateVars, field: string): RenderResult<string> {
-  return renderWithScope(template, toScope(vars), field);
+  return renderWithScope(template, { vars, scope: null }, field);
 }
 
 /**
@@ -153,12 +172,7 @@ export function renderString(template: string, vars: TemplateVars, field: string
  * type tag: it is kept as is and prefixes field names in errors. The first failing field fails the whole.
  */
 export function renderContent<T extends Record<string, unknown>>(template: T, vars: TemplateVars): RenderResult<T> {
-  let scope: Scope;
-  try {
-    scope = toScope(vars);
-  } catch (e) {
-    return { ok: false, reason: `template error: ${errorMessage(e)}` };
-  }
+  const scope: Vars = { vars, scope: null };
   const prefix = typeof template.channel === 'string' ? template.channel : '';
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(template)) {
@@ -173,7 +187,7 @@ export function renderContent<T extends Record<string, unknown>>(template: T, va
   return { ok: true, value: out as T };
 }
 
-function renderValue(value: unknown, scope: Scope, field: string, depth: number): RenderResult<unknown> {
+function renderValue(value: unknown, scope: Vars, field: string, depth: number): RenderResult<unknown> {
   if (typeof value === 'string') return renderWithScope(value, scope, field);
   if (depth >= MAX_VAR_DEPTH) return { ok: true, value };
   if (Array.isArray(value)) {
@@ -199,20 +213,42 @@ function renderValue(value: unknown, scope: Scope, field: string, depth: number)
 
 type Scope = Record<string, unknown>;
 
-function renderWithScope(template: string, scope: Scope, field: string): RenderResult<string> {
+function renderWithScope(template: string, input: Vars, field: string): RenderResult<string> {
   try {
     if (typeof template !== 'string') return fail(field, 'template must be a string');
     if (!TEMPLATE_SYNTAX.test(template)) return { ok: true, value: template };
     const parsed = parse(template);
     if (!parsed.ok) return fail(field, parsed.message);
+    const values = parsed.reads ? memoKeyOf(input.vars, parsed.reads) : null;
+    const key = values === null ? null : `${parsed.id}\u0000${values}`;
+    const known = key === null ? undefined : memo.get(key);
+    if (known !== undefined) return { ok: true, value: known };
+    let scope: Scope;
+    try {
+      scope = input.scope ??= toScope(input.vars);
+    } catch (e) {
+      return { ok: false, reason: `template error: ${errorMessage(e)}` };
+    }
     const out: unknown = renderQuietly(parsed.templates, scope);
     const text = typeof out === 'string' ? out : String(out);
     if (text.length > MAX_OUTPUT_CHARS) {
       return fail(field, `rendered text is longer than ${MAX_OUTPUT_CHARS} characters`);
     }
+    if (key !== null) {
+      if (memo.size >= MEMO_MAX) memo.clear();
+      memo.set(key, text);
+    }
     return { ok: true, value: text };
   } catch (e) {
     return { ok: false, reason: renderFailure(e, field, template) };
+  }
+}
+
+function memoKeyOf(vars: TemplateVars, reads: string[][]): string | null {
+  try {
+    return memoKey(vars ?? {}, reads, MAX_VAR_DEPTH);
+  } catch {
+    return null; // a value that cannot be read plainly: render it
   }
 }
 
