@@ -7,10 +7,10 @@ export const iso = (ms: number): string => new Date(ms).toISOString();
 export const ms = (isoTime: string): number => Date.parse(isoTime);
 
 export function profileFromRow(r: ProfileTable): ProfileState {
-  return {
+  const state = {
     id: r.id,
     traits: JSON.parse(r.traits) as Record<string, unknown>,
-    fieldTimes: JSON.parse(r.field_times) as Record<string, string>,
+    fieldTimes: {} as Record<string, string>,
     contactPoints: JSON.parse(r.contact_points) as ContactPoints,
     consent: JSON.parse(r.consent) as Consent,
     timezone: r.timezone,
@@ -19,6 +19,19 @@ export function profileFromRow(r: ProfileTable): ProfileState {
     createdAt: iso(r.created_at),
     updatedAt: iso(r.updated_at),
   };
+  // The times of each field are only needed to change the profile (newer wins), which most reads never
+  // do (the engine reads a batch's customers to decide their next steps): parse them on first use. An
+  // ordinary enumerable property to every reader (spread, JSON, equality), just filled in late.
+  let times: Record<string, string> | undefined;
+  Object.defineProperty(state, 'fieldTimes', {
+    enumerable: true,
+    configurable: true,
+    get: () => (times ??= JSON.parse(r.field_times) as Record<string, string>),
+    set: (v: Record<string, string>) => {
+      times = v;
+    },
+  });
+  return state;
 }
 
 export function profileToRow(p: ProfileState, workspaceId: string): ProfileTable {
