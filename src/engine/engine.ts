@@ -379,7 +379,8 @@ export class Engine {
       // Everything due for these customers competes together, by priority, even beyond one batch.
       const due = await trx
         .selectFrom('messages')
-        .selectAll()
+        // What a new gate pass needs (not the earlier decision, reason or tags: wide text, read for nothing).
+        .select(['id', 'workspace_id', 'profile_id', 'status', 'pending', 'fallback_of', 'run_id', 'journey_id', 'journey_key', 'version', 'step', 'created_at', 'source', 'idempotency_key'])
         .where('profile_id', 'in', customers)
         .where('status', 'in', ['deferred', 'held'])
         .where('not_before', '<=', now.getTime())
