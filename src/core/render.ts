@@ -172,7 +172,7 @@ export function renderString(template: string, vars: TemplateVars, field: string
  * type tag: it is kept as is and prefixes field names in errors. The first failing field fails the whole.
  */
 export function renderContent<T extends Record<string, unknown>>(template: T, vars: TemplateVars): RenderResult<T> {
-  const scope: Vars = { vars, scope: null };
+  const input: Vars = { vars, scope: null };
   const prefix = typeof template.channel === 'string' ? template.channel : '';
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(template)) {
@@ -180,20 +180,20 @@ export function renderContent<T extends Record<string, unknown>>(template: T, va
       out[key] = value;
       continue;
     }
-    const r = renderValue(value, scope, prefix ? `${prefix}.${key}` : key, 0);
+    const r = renderValue(value, input, prefix ? `${prefix}.${key}` : key, 0);
     if (!r.ok) return r;
     out[key] = r.value;
   }
   return { ok: true, value: out as T };
 }
 
-function renderValue(value: unknown, scope: Vars, field: string, depth: number): RenderResult<unknown> {
-  if (typeof value === 'string') return renderWithScope(value, scope, field);
+function renderValue(value: unknown, input: Vars, field: string, depth: number): RenderResult<unknown> {
+  if (typeof value === 'string') return renderWithScope(value, input, field);
   if (depth >= MAX_VAR_DEPTH) return { ok: true, value };
   if (Array.isArray(value)) {
     const out: unknown[] = [];
     for (let i = 0; i < value.length; i++) {
-      const r = renderValue(value[i], scope, `${field}[${i}]`, depth + 1);
+      const r = renderValue(value[i], input, `${field}[${i}]`, depth + 1);
       if (!r.ok) return r;
       out.push(r.value);
     }
@@ -202,7 +202,7 @@ function renderValue(value: unknown, scope: Vars, field: string, depth: number):
   if (isPlainObject(value)) {
     const out: Record<string, unknown> = {};
     for (const [key, v] of Object.entries(value)) {
-      const r = renderValue(v, scope, `${field}.${key}`, depth + 1);
+      const r = renderValue(v, input, `${field}.${key}`, depth + 1);
       if (!r.ok) return r;
       out[key] = r.value;
     }
