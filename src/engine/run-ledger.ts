@@ -2,7 +2,7 @@ import type { Insertable } from 'kysely';
 import type { EventLike } from '../core/condition-eval.js';
 import { BatchHistory } from './batch-history.js';
 import { historyOf, type Db } from './run-store.js';
-import { insertRows } from '../store/insert-rows.js';
+import { insertRows, updateRows } from '../store/insert-rows.js';
 import type { RunStepTable, RunTable, WaitTable } from '../store/schema.js';
 
 // The runs, waits and step history that one engine transaction touches, kept in memory and written back
@@ -21,11 +21,16 @@ const CHUNK = 400;
  */
 export type LedgerWait = Pick<WaitTable, 'id' | 'run_id' | 'kind'>;
 
+/** What changes in a run after it is created. */
+const RUN_STATE = ['status', 'converted_at', 'ended_at', 'end_reason', 'visits', 'updated_at'] as const;
+
 export class RunLedger {
   private readonly runs = new Map<string, RunTable>();
   /** Every wait of each loaded run, by run id: what the database holds plus this ledger's changes. */
   private readonly waitsByRun = new Map<string, Map<string, LedgerWait>>();
   private readonly dirtyRuns = new Set<string>();
+  /** Dirty runs not yet in the database: inserted at flush, where the others are updated. */
+  private readonly newRuns = new Set<string>();
   private readonly newWaits = new Map<string, WaitTable>();
   private readonly goneWaits = new Set<string>();
   private steps: Insertable<RunStepTable>[] = [];
@@ -75,7 +80,10 @@ export class RunLedger {
   /** Records a run's new state (or a new run), written at flush. */
   putRun(row: RunTable, isNew = false): void {
     this.runs.set(row.id, row);
-    if (isNew) this.waitsByRun.set(row.id, new Map());
+    if (isNew) {
+      this.waitsByRun.set(row.id, new Map());
+      this.newRuns.add(row.id);
+    }
     this.dirtyRuns.add(row.id);
   }
 
@@ -113,12 +121,13 @@ export class RunLedger {
 
   /** Writes everything pending; the ledger stays usable (and its cache valid) afterwards. */
   async flush(): Promise<void> {
-    const runs = [...this.dirtyRuns].map((id) => this.runs.get(id)!);
-    for (let i = 0; i < runs.length; i += CHUNK) {
-      // An upsert is a multi-row update: new runs are inserted, known ones take their new state.
-      await insertRows(this.db, 'runs', runs.slice(i, i + CHUNK), { column: 'id', update: ['status', 'converted_at', 'ended_at', 'end_reason', 'visits', 'updated_at'] });
-    }
+    const created: RunTable[] = [];
+    const changed: RunTable[] = [];
+    for (const id of this.dirtyRuns) (this.newRuns.has(id) ? created : changed).push(this.runs.get(id)!);
+    for (let i = 0; i < created.length; i += CHUNK) await insertRows(this.db, 'runs', created.slice(i, i + CHUNK), { column: 'id', update: RUN_STATE });
+    for (let i = 0; i < changed.length; i += CHUNK) await updateRows(this.db, 'runs', 'id', RUN_STATE, changed.slice(i, i + CHUNK));
     this.dirtyRuns.clear();
+    this.newRuns.clear();
 
     const gone = [...this.goneWaits];
     for (let i = 0; i < gone.length; i += CHUNK) await this.db.deleteFrom('waits').where('id', 'in', gone.slice(i, i + CHUNK)).execute();

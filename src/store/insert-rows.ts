@@ -99,6 +99,33 @@ export async function insertRows<T extends keyof Database & string>(db: Db, tabl
 }
 
 /**
+ * Sets `columns` of rows that exist, found by `key`. The rows are whole rows (SQLite upserts them, as
+ * insertRows does); PostgreSQL is sent only the key and those columns and runs an UPDATE: an upsert there
+ * ships every column of the row and tries an insertion first. For the run ledger, 60,000 of 80,000
+ * writes in the journey benchmark change a known run's status and visits: a third of the bytes.
+ */
+export async function updateRows<T extends keyof Database & string>(db: Db, table: T, key: string, columns: readonly string[], rows: readonly Insertable<Database[T]>[]): Promise<void> {
+  if (rows.length === 0) return;
+  const types = numbered(db) ? await typesOf(db, table) : null;
+  const picked = [key, ...columns];
+  if (types === null || !picked.every((c) => types.has(c))) return insertRows(db, table, rows, { column: key, update: columns });
+  const narrow = (rows as readonly Record<string, unknown>[]).map((r) => {
+    const out: Record<string, unknown> = {};
+    for (const c of picked) out[c] = r[c] ?? null;
+    return out;
+  });
+  const set = columns.map((c) => `${quote(c)} = v.${quote(c)}`).join(', ');
+  const json = rowsAsJson(table, picked, narrow);
+  if (json !== null) {
+    await db.executeQuery(CompiledQuery.raw(`update ${quote(table)} as t set ${set} from json_populate_recordset(null::${quote(table)}, $1::json) as v where t.${quote(key)} = v.${quote(key)}`, [json]));
+    return;
+  }
+  const arrays = picked.map((c) => narrow.map((r) => r[c]));
+  const from = `unnest(${picked.map((c, i) => `$${i + 1}::${types.get(c)}[]`).join(', ')}) as v(${picked.map(quote).join(', ')})`;
+  await db.executeQuery(CompiledQuery.raw(`update ${quote(table)} as t set ${set} from ${from} where t.${quote(key)} = v.${quote(key)}`, arrays));
+}
+
+/**
  * The rows as a JSON array, or null when JSON would not carry them exactly: a lone UTF-16 surrogate
  * (JSON.stringify writes it as an escape PostgreSQL refuses, where the array path stores U+FFFD; only
  * lone surrogates are escaped, so the check is on the text) sends them the array way.

@@ -7,6 +7,7 @@ import { historyIndex } from './0004_history_index.js';
 import { identifierIndex } from './0005_identifier_index.js';
 import { dueOrder } from './0006_due_order.js';
 import { sparseFallbackIndex } from './0007_sparse_fallback_index.js';
+import { runUpdatesInPlace } from './0008_run_updates_in_place.js';
 
 // Migrations live in code (not files read at run time) so the compiled package carries them.
 export function migrations(dialect: Dialect): MigrationProvider {
@@ -18,6 +19,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
     '0005_identifier_index': identifierIndex(),
     '0006_due_order': dueOrder(),
     '0007_sparse_fallback_index': sparseFallbackIndex(),
+    '0008_run_updates_in_place': runUpdatesInPlace(dialect),
   };
   return { getMigrations: async () => all };
 }
