@@ -17,7 +17,7 @@ import { activationCall, customer, DAYS, expectedOf, loginCall, signUpCalls, typ
 import { mainProfile, summarizeProfile } from './lib/profile.js';
 import { int, mb, round, table } from './lib/report.js';
 import { prepareTarget, type DialectName, type Target } from './lib/target.js';
-import { procCpuSeconds, RssSampler, spawnServer, type ChildServer } from './lib/server.js';
+import { postgresCpuSeconds, procCpuSeconds, RssSampler, spawnServer, type ChildServer } from './lib/server.js';
 
 const WRITE_KEY = 'wk_bench_write_key_000000000000';
 const SECRET_KEY = 'sk_bench_secret_key_00000000000';
@@ -312,6 +312,8 @@ interface Result {
     eventStepsPerSecond: number;
     /** Server CPU milliseconds per journey step, over the whole run. */
     serverCpuMsPerStep: number | null;
+    /** All postgres processes on this machine during the timed phases (PostgreSQL runs only). */
+    postgresCpuMsPerStep: number | null;
   };
   counts: Counts;
   server: { rssPeakMB: number; rssEndMB: number; source: string; heapAfterEntry: Heap | null; heapEnd: Heap | null };
@@ -432,6 +434,7 @@ async function runDialect(dialect: DialectName, opts: Options): Promise<Result |
     rss.start();
     const srv = server;
     const cpu = () => procCpuSeconds(srv.pid);
+    const pgCpu = () => (dialect === 'postgres' ? postgresCpuSeconds() : null);
     const cpuDiff = (a: number | null, b: number | null) => (a !== null && b !== null ? round(b - a, 2) : null);
 
     await admin(server, 'POST', '/v1/journeys', fs.readFileSync(JOURNEY_FILE, 'utf8'), 'application/yaml');
@@ -443,6 +446,7 @@ async function runDialect(dialect: DialectName, opts: Options): Promise<Result |
 
     // Phase A: entry.
     const cpu0 = cpu();
+    const pg0 = pgCpu();
     const t0 = performance.now();
     await sendCalls(server, customers.flatMap(signUpCalls), opts, 'sign-ups');
     await outboxDrained(probe, server);
@@ -492,6 +496,7 @@ async function runDialect(dialect: DialectName, opts: Options): Promise<Result |
     await outboxDrained(probe, server);
     const advanceSeconds = timed + (performance.now() - t2) / 1000;
     const cpu2 = cpu();
+    const pg2 = pgCpu();
     const heapEnd = await serverHeap(server);
     const loadEnd = os.loadavg()[0];
     await probe.close();
@@ -576,6 +581,7 @@ async function runDialect(dialect: DialectName, opts: Options): Promise<Result |
         clockStepsPerSecond: Math.round(clockSteps / Math.max(clockSeconds, 1e-9)),
         eventStepsPerSecond: Math.round(ingestSteps / Math.max(ingestSeconds, 1e-9)),
         serverCpuMsPerStep: serverCpu === null ? null : round((serverCpu * 1000) / counts.runSteps, 3),
+        postgresCpuMsPerStep: pg0 === null || pg2 === null ? null : round(((pg2 - pg0) * 1000) / counts.runSteps, 3),
       },
       counts,
       server: { rssPeakMB: mb(rss.peak), rssEndMB: mb(rss.last), source: rss.source, heapAfterEntry, heapEnd },
@@ -621,7 +627,7 @@ function print(r: Result, expected: Expected): void {
     ['  steps/s while the clock advances', int(r.rates.clockStepsPerSecond)],
     ['  steps/s while events are ingested', int(r.rates.eventStepsPerSecond)],
     ['messages/s (ledger rows; sent)', `${int(r.rates.messagesPerSecond)}; ${int(r.rates.sentPerSecond)}`],
-    ['server CPU per step', `${r.rates.serverCpuMsPerStep ?? '?'} ms`],
+    ['server CPU per step', `${r.rates.serverCpuMsPerStep ?? '?'} ms${r.rates.postgresCpuMsPerStep === null ? '' : ` (+ PostgreSQL ${r.rates.postgresCpuMsPerStep} ms: all its processes on this machine)`}`],
     ['server RSS peak / end', `${r.server.rssPeakMB} MB / ${r.server.rssEndMB} MB`],
     ['server V8 heap used / total', heapLine(r.server.heapAfterEntry, 'after entry') + '; ' + heapLine(r.server.heapEnd, 'at the end')],
     ['machine load average (1 min)', `${r.loadAverage.start} at start, ${r.loadAverage.end} at the end, on ${r.machine.cpus} CPUs`],
@@ -636,7 +642,8 @@ function print(r: Result, expected: Expected): void {
     // CPU per unit of work on both sides: the engine's server process against BullMQ's worker plus Redis.
     const perJob = (sec: number) => `${((sec * 1000) / b.jobs).toFixed(3)} ms`;
     const redis = b.redisCpuSeconds === null ? 'Redis not reported' : `Redis ${perJob(b.redisCpuSeconds)}`;
-    rows.push(['BullMQ CPU per job', `worker ${perJob(b.workerCpuSeconds)} + ${redis} (engine: ${r.rates.serverCpuMsPerStep ?? '?'} ms per step)`]);
+    const engine = `${r.rates.serverCpuMsPerStep ?? '?'} ms${r.rates.postgresCpuMsPerStep === null ? '' : ` + PostgreSQL ${r.rates.postgresCpuMsPerStep} ms`}`;
+    rows.push(['BullMQ CPU per job', `worker ${perJob(b.workerCpuSeconds)} + ${redis} (engine: ${engine} per step)`]);
     const verdict = r.target.met ? 'target met' : 'BELOW the target';
     rows.push(['ratio steps/s ÷ BullMQ jobs/s', `${r.ratio?.toFixed(3)}  (${verdict}: ≥ ${TARGET_RATIO})`]);
   }

@@ -133,6 +133,36 @@ export function procCpuSeconds(pid: number): number | null {
   }
 }
 
+/**
+ * CPU seconds of every `postgres` process on this machine (backends, WAL writer, checkpointer, …),
+ * counting the backends that have exited (the postmaster's reaped children), or null when PostgreSQL
+ * doesn't run here (or /proc can't be read). Beside the engine's own CPU, as Redis's is beside BullMQ's
+ * worker: the database's work is part of what a step costs.
+ */
+export function postgresCpuSeconds(): number | null {
+  try {
+    let ticks = 0;
+    let found = false;
+    for (const entry of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      let stat: string;
+      try {
+        stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      } catch {
+        continue; // exited meanwhile
+      }
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'postgres') continue;
+      found = true;
+      // utime, stime, cutime, cstime: fields 14–17.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+    }
+    return found ? ticks / 100 : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Resident memory from the server's own /metrics (prom-client's default process metrics). */
 export async function metricsMemory(url: string): Promise<number | null> {
   try {
