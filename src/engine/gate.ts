@@ -15,7 +15,7 @@ import type { Insertable } from 'kysely';
 import type { MessageTable } from '../store/schema.js';
 import type { SettingsCache } from '../store/settings.js';
 import { historyOf, type Db, type LoadedProfile } from './run-store.js';
-import { insertRows } from '../store/insert-rows.js';
+import { insertRows, updateRows } from '../store/insert-rows.js';
 import { outboundMessage } from './outbox.js';
 
 // The send gate at the edge: gathers what it needs to know about a customer inside their serialized step,
@@ -90,9 +90,9 @@ export class Gate {
     const { inserts, updates } = writes;
     if (this.providers) await deliverInDatabase(db, writes, this.providers, now);
     for (let i = 0; i < inserts.length; i += 400) await insertRows(db, 'messages', inserts.slice(i, i + 400), { column: 'id' });
-    // Messages that already had a row (deferred, held) get their new outcome in one upsert per 400: the
-    // insert never happens, its row only carries the columns to set.
-    for (let i = 0; i < updates.length; i += 400) await insertRows(db, 'messages', updates.slice(i, i + 400), { column: 'id', update: OUTCOME_COLUMNS });
+    // Messages that already had a row (deferred, held) get their new outcome, 400 at a time (PostgreSQL: an
+    // UPDATE of those columns; SQLite: an upsert whose insert never happens).
+    for (let i = 0; i < updates.length; i += 400) await updateRows(db, 'messages', 'id', OUTCOME_COLUMNS, updates.slice(i, i + 400));
     return out;
   }
 
