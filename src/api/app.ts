@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { sql } from 'kysely';
 import type { Store } from '../store/db.js';
 import { KeyRing } from './auth.js';
+import { guardAgainstNul } from './nul-guard.js';
 import { errorHandler, notFound } from './errors.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { profileRoutes } from './routes/profiles.js';
@@ -44,14 +45,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFound);
 
-  // Browsers' sendBeacon posts Segment calls as text/plain; accept them as JSON.
-  app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_req, body, done) => {
-    try {
-      done(null, JSON.parse(body as string));
-    } catch (err) {
-      done(err as Error, undefined);
-    }
-  });
+  guardAgainstNul(app);
   // Some SDKs compress their batches. The body limit applies to the inflated bytes.
   app.addHook('preParsing', async (req, _reply, payload) => {
     const encoding = req.headers['content-encoding'];
