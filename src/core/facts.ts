@@ -1,5 +1,6 @@
 // The identify-trait conventions (docs/profiles.md): what one event says about its profile. Pure: no I/O.
 import { isJunkIdentifier, normalizeEmail, normalizeIdentifier, normalizePhone, phoneCountry } from './identifiers.js';
+import { fitsIndex, tooLong } from './limits.js';
 import {
   CHANNELS,
   type Channel,
@@ -90,6 +91,7 @@ function parseWebPush(v: unknown): WebPushSubscription | null {
   const keys = obj(sub?.keys);
   const { endpoint } = sub ?? {};
   if (typeof endpoint !== 'string' || typeof keys?.p256dh !== 'string' || typeof keys.auth !== 'string') return null;
+  if (!fitsIndex(endpoint)) return null;
   if (!keys.p256dh || !keys.auth) return null;
   try {
     if (new URL(endpoint).protocol !== 'https:') return null;
@@ -139,14 +141,18 @@ function derivePushTokens(traits: Obj, context: Obj, at: string, rejected: Rejec
   // Segment mobile SDKs put the device's push token in context.device.
   const device = obj(context.device);
   const deviceProvider = { ios: 'apns', android: 'fcm' }[String(device?.type ?? '').toLowerCase()] as PushProvider | undefined;
-  if (deviceProvider && typeof device?.token === 'string' && !isJunkIdentifier(device.token)) add(deviceProvider, device.token.trim());
+  if (deviceProvider && typeof device?.token === 'string' && !isJunkIdentifier(device.token)) {
+    if (fitsIndex(device.token.trim())) add(deviceProvider, device.token.trim());
+    else rejected.push({ field: 'context.device.token', value: device.token, reason: `push token ${tooLong(device.token.trim())}` });
+  }
 
   for (const [key, provider] of [['fcm_token', 'fcm'], ['apns_token', 'apns']] as const) {
     const raw = traits[key];
     for (const t of Array.isArray(raw) ? raw : [raw]) {
       if (isBlankId(t)) continue;
-      if (typeof t === 'string') add(provider, t.trim());
-      else rejected.push({ field: `traits.${key}`, value: t, reason: 'push token must be a string or an array of strings' });
+      if (typeof t !== 'string') rejected.push({ field: `traits.${key}`, value: t, reason: 'push token must be a string or an array of strings' });
+      else if (!fitsIndex(t.trim())) rejected.push({ field: `traits.${key}`, value: t, reason: `push token ${tooLong(t.trim())}` });
+      else add(provider, t.trim());
     }
   }
 

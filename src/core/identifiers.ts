@@ -1,5 +1,6 @@
 // Identifier normalization and profile references. Pure: no I/O.
 import { isSupportedCountry, parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
+import { fitsIndex } from './limits.js';
 import { IDENTIFIER_KINDS, type Identifier, type IdentifierKind } from './types.js';
 
 /** Placeholder values SDKs and integrations send instead of "no id"; linking on them would merge strangers. */
@@ -26,10 +27,13 @@ export function isJunkIdentifier(v: unknown): boolean {
   return t === '' || JUNK_VALUES.has(t);
 }
 
+/** RFC 5321's limit on an address that can receive mail (a 3,000-character "email" once made a 500). */
+const MAX_EMAIL_CHARS = 254;
+
 export function normalizeEmail(v: unknown): string | null {
   if (typeof v !== 'string') return null;
   const email = v.trim().toLowerCase();
-  return EMAIL_RE.test(email) ? email : null;
+  return email.length <= MAX_EMAIL_CHARS && EMAIL_RE.test(email) ? email : null;
 }
 
 /** A 2-letter country code libphonenumber knows, upper-cased; otherwise undefined. */
@@ -63,7 +67,8 @@ export function normalizeIdentifier(kind: IdentifierKind, v: unknown): string | 
   if (kind === 'email') return normalizeEmail(v);
   if (kind === 'phone') return normalizePhone(v);
   // isJunkIdentifier guarantees a non-blank string or a finite number here.
-  return String(v).trim();
+  const value = String(v).trim();
+  return fitsIndex(value) ? value : null;
 }
 
 export function isIdentifierKind(v: string): v is IdentifierKind {

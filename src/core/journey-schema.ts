@@ -2,6 +2,7 @@
 // translation of zod issues into path-named spec errors.
 
 import { z } from 'zod';
+import { fitsIndex, MAX_INDEXED_BYTES } from './limits.js';
 import { conditionSchema } from './conditions.js';
 import { ENTRY_MODES, FALLBACK_CONDITIONS, SEND_CATEGORIES, type SpecError, type StepType } from './journey-types.js';
 import { durationSchema, localTimeSchema } from './time.js';
@@ -17,7 +18,11 @@ const FIELD_PATH_RE = /^[^.\s]+(\.[^.\s]+)*$/;
 
 const nonBlank = z.string().refine((v) => v.trim() !== '', { message: 'must not be empty' });
 const template = z.string().min(1, { message: 'must not be empty' });
-const eventName = nonBlank.describe('An event name, e.g. Signed Up');
+// As long as an ingested event's name can be (src/ingest/segment.ts): a longer one could never match.
+const eventName = nonBlank
+  .max(1024, { message: 'must be at most 1024 characters' })
+  .refine(fitsIndex, { message: `must be at most ${MAX_INDEXED_BYTES} bytes of UTF-8` })
+  .describe('An event name, e.g. Signed Up');
 
 const stepRef = z
   .string()

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { getOwn, normalizeLocale, normalizeTimeZone, putOwn } from './facts.js';
 import { normalizeEmail, normalizePhone } from './identifiers.js';
+import { fitsIndex, MAX_INDEXED_BYTES } from './limits.js';
 import {
   CHANNELS,
   isHardOptOutRecord,
@@ -372,6 +373,8 @@ const emailSchema = z.string().refine((v) => normalizeEmail(v) !== null, { messa
 const phoneSchema = z.string().refine((v) => normalizePhone(v) !== null, {
   message: 'must be a valid phone number in international format, e.g. +14155552671',
 });
+/** A push token or web push endpoint: identifiers, so indexed (src/core/limits.ts). */
+const indexable = (schema: z.ZodString) => schema.refine(fitsIndex, { message: `must be at most ${MAX_INDEXED_BYTES} bytes of UTF-8` });
 const httpsUrl = z.string().refine(
   (v) => {
     try {
@@ -384,12 +387,12 @@ const httpsUrl = z.string().refine(
 );
 
 const webPushSubscriptionSchema = z.strictObject({
-  endpoint: httpsUrl,
+  endpoint: indexable(httpsUrl),
   keys: z.strictObject({ p256dh: nonBlank, auth: nonBlank }),
 });
 
 const pushTokenInputSchema = z.discriminatedUnion('provider', [
-  z.strictObject({ provider: z.enum(['fcm', 'apns']), token: nonBlank }),
+  z.strictObject({ provider: z.enum(['fcm', 'apns']), token: indexable(nonBlank) }),
   z
     .strictObject({ provider: z.literal('webpush'), subscription: webPushSubscriptionSchema, token: z.string().optional() })
     .refine((v) => v.token === undefined || v.token === v.subscription.endpoint, {

@@ -8,6 +8,7 @@
 // in JSON Schema), so routes must still call parseCall / parseBatch.
 
 import { z, type ZodType } from 'zod';
+import { fitsIndex, tooLong } from '../core/limits.js';
 import { EVENT_TYPES, type EventType, type IncomingEvent } from '../core/types.js';
 
 export interface FieldError {
@@ -234,6 +235,10 @@ function readId(body: JsonObject, field: string, errors: Errors): string | null 
     errors.add(field, `${field}: must be at most ${MAX_ID_CHARS} characters, got ${id.length}`);
     return null;
   }
+  if (!fitsIndex(id)) {
+    errors.add(field, `${field}: ${tooLong(id)}`);
+    return null;
+  }
   return id;
 }
 
@@ -252,6 +257,10 @@ function readString(body: JsonObject, field: string, maxChars: number, errors: E
   }
   if (value.length > maxChars) {
     errors.add(field, `${field}: must be at most ${maxChars} characters, got ${value.length}`);
+    return null;
+  }
+  if (!fitsIndex(value)) {
+    errors.add(field, `${field}: ${tooLong(value)}`);
     return null;
   }
   return value;
