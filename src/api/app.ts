@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { sql } from 'kysely';
 import type { Store } from '../store/db.js';
 import { KeyRing } from './auth.js';
-import { guardAgainstNul } from './nul-guard.js';
+import { guardRequestText } from './request-text.js';
 import { errorHandler, notFound } from './errors.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { profileRoutes } from './routes/profiles.js';
@@ -45,7 +45,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFound);
 
-  guardAgainstNul(app);
+  guardRequestText(app);
   // Some SDKs compress their batches. The body limit applies to the inflated bytes.
   app.addHook('preParsing', async (req, _reply, payload) => {
     const encoding = req.headers['content-encoding'];

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nulPath } from '../src/api/nul-guard.js';
+import { nulPath, wellFormed } from '../src/api/request-text.js';
 import { DIALECTS } from './support/dialects.js';
 import { admin, basic, call, ingest, startTestServer, WRITE_KEY, type TestServer } from './support/server.js';
 
@@ -46,6 +46,13 @@ describe('nulPath', () => {
     );
   });
 
+  it('makes every string and key well-formed, keeping surrogate pairs', () => {
+    expect(wellFormed({ a: 'x\ud800y', ['k\udfff']: ['\ud83d\ude00', 1, null, { b: '\udc00' }] })).toEqual({
+      a: 'x\ufffdy',
+      ['k\ufffd']: ['\ud83d\ude00', 1, null, { b: '\ufffd' }],
+    });
+  });
+
   it('names a key that holds NUL', () => {
     expect(nulPath({ traits: { 'a\u0000': 1 } })).toBe('traits.a\u0000');
     expect(nulPath(['x', ['y', 'z\u0000']])).toBe('[1][1]');
@@ -88,6 +95,17 @@ for (const dialect of DIALECTS) {
       const url = await admin(srv.url, 'GET', '/v1/profiles/user_id:a%00b');
       expect(url.status).toBe(400);
       expect(url.body.fields[0]).toMatchObject({ path: 'url' });
+    });
+
+    it('takes ids with lone surrogates as the U+FFFD the database stores, so later calls find them', async () => {
+      // The second alias used to miss the stored (U+FFFD) identifier and insert it again: a 500.
+      expect((await ingest(srv.url, 'alias', { userId: 'lone-1', previousId: 'p\ud800' })).status).toBe(200);
+      expect((await ingest(srv.url, 'alias', { userId: 'lone-2', previousId: 'p\ud800' })).status).toBe(200);
+      expect((await ingest(srv.url, 'track', { userId: 'lone-3', event: 'E', messageId: 'm\udc00' })).status).toBe(200);
+      // The same messageId again is a retry: stored once, not a unique-key failure.
+      expect((await ingest(srv.url, 'track', { userId: 'lone-3', event: 'E', messageId: 'm\udc00' })).status).toBe(200);
+      const profile = await admin(srv.url, 'GET', `/v1/profiles/${encodeURIComponent('anonymous_id:p\ufffd')}`);
+      expect(profile.status).toBe(200);
     });
 
     it('still takes the same calls without NUL, and text that only spells \\u0000', async () => {
