@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS } from './support/dialects.js';
-import { admin, basic, call, startTestServer, WRITE_KEY, type TestServer } from './support/server.js';
+import { admin, basic, call, ingest, startTestServer, WRITE_KEY, type TestServer } from './support/server.js';
 
 // Whatever a client sends, Chorus answers 2xx or 4xx, never 5xx, on both databases (property). Strings
 // come from the whole of Unicode, lone surrogates and NUL included, up to a few thousand characters, in
@@ -52,6 +52,48 @@ for (const dialect of DIALECTS) {
           expect(one.status, JSON.stringify(one.body)).toBeLessThan(500);
           const batch = await call(srv.url, 'POST', '/v1/batch', { body: { batch: calls }, auth: basic(WRITE_KEY) });
           expect(batch.status, JSON.stringify(batch.body)).toBeLessThan(500);
+        }),
+        { numRuns: 150 },
+      );
+    });
+
+    it('answers every send and every profile edit with 2xx or 4xx', async () => {
+      await ingest(srv.url, 'identify', { userId: 'fuzz-target', traits: { email: 'fuzz@example.com', phone: '+14155552671' } });
+      const channel = fc.oneof(text, fc.constantFrom('auto', 'email', 'sms', 'push', ['sms', 'email']));
+      const send = fc.record(
+        {
+          to: fc.oneof(text, fc.constant('user_id:fuzz-target')),
+          idempotencyKey: text,
+          data: json,
+          channel,
+          category: fc.oneof(text, fc.constantFrom('promotional', 'transactional')),
+          topic: text,
+          priority: text,
+          type: text,
+          tags: fc.oneof(json, fc.array(text, { maxLength: 3 })),
+          override_caps: fc.oneof(fc.boolean(), text),
+          fallback: json,
+          content: fc.oneof(json, fc.record({ email: fc.record({ subject: text, text }), sms: fc.record({ text }) }, { requiredKeys: [] })),
+        },
+        { requiredKeys: ['to'] },
+      );
+      const patch = fc.record(
+        {
+          traits: json,
+          contactPoints: fc.oneof(json, fc.record({ email: text, sms: text, whatsapp: text, push: fc.record({ add: fc.array(fc.record({ provider: fc.constantFrom('fcm', 'apns', 'webpush'), token: text }), { maxLength: 2 }) }) }, { requiredKeys: [] })),
+          consent: json,
+          timezone: text,
+          locale: text,
+          preferredChannel: channel,
+        },
+        { requiredKeys: [] },
+      );
+      await fc.assert(
+        fc.asyncProperty(send, patch, async (body, edit) => {
+          const sent = await admin(srv.url, 'POST', '/v1/send', body);
+          expect(sent.status, JSON.stringify(sent.body)).toBeLessThan(500);
+          const edited = await admin(srv.url, 'PATCH', '/v1/profiles/user_id:fuzz-target', edit);
+          expect(edited.status, JSON.stringify(edited.body)).toBeLessThan(500);
         }),
         { numRuns: 150 },
       );
