@@ -99,15 +99,50 @@ for (const dialect of DIALECTS) {
       );
     });
 
+    it('answers every cursor, limit, journey, setting, clock and engagement request with 2xx or 4xx', async () => {
+      await ingest(srv.url, 'identify', { userId: 'fuzz-pages', traits: { email: 'pages@example.com' } });
+      const sent = await admin(srv.url, 'POST', '/v1/send', { to: 'user_id:fuzz-pages', channel: 'email', content: { email: { subject: 'Hi', text: 'Hello' } } });
+      const messageId = (sent.body as { id?: string }).id ?? 'msg_none';
+      const query = fc.oneof(text, fc.integer().map(String), fc.constantFrom('', '0', '-1', '501', '1e3', 'abc'));
+      const urlSafe = (v: string) => encodeURIComponent(v.replace(/[\ud800-\udfff]/g, '\ufffd'));
+      await fc.assert(
+        fc.asyncProperty(query, query, json, json, text, async (cursor, limit, body, other, key) => {
+          const q = `limit=${urlSafe(limit)}&cursor=${urlSafe(cursor)}`;
+          const k = urlSafe(key);
+          const requests: [string, string, unknown?][] = [
+            ['GET', `/v1/messages?profile=user_id:fuzz-pages&${q}`],
+            ['GET', `/v1/profiles/user_id:fuzz-pages/events?${q}`],
+            ['GET', `/v1/journeys?${q}`],
+            ['GET', `/v1/journeys/${k}`],
+            ['POST', '/v1/journeys', body],
+            ['PUT', `/v1/journeys/${k}`, other],
+            ['POST', `/v1/journeys/${k}/publish`, other],
+            ['PUT', '/v1/settings', body],
+            ['POST', '/v1/clock/advance', other],
+            ['POST', `/v1/messages/${urlSafe(messageId)}/engagement`, body],
+            ['POST', `/v1/messages/${k}/engagement`, { type: 'opened' }],
+            ['GET', `/v1/messages/${k}`],
+          ];
+          for (const [method, path, payload] of requests) {
+            const res = await admin(srv.url, method, path, payload);
+            expect(res.status, `${method} ${path} ${JSON.stringify(payload)} → ${JSON.stringify(res.body)}`).toBeLessThan(500);
+          }
+        }),
+        { numRuns: 100 },
+      );
+    });
+
     it('answers every profile reference and message query with 2xx or 4xx', async () => {
       await fc.assert(
         fc.asyncProperty(text, fc.constantFrom('user_id', 'email', 'phone', 'anonymous_id', 'fcm_token', 'nope', ''), async (value, kind) => {
           // A URL carries UTF-8: a lone surrogate can't be in one (encodeURIComponent throws).
           const ref = encodeURIComponent((kind ? `${kind}:${value}` : value).replace(/[\ud800-\udfff]/g, '\ufffd'));
-          for (const path of [`/v1/profiles/${ref}`, `/v1/profiles/${ref}/runs`, `/v1/messages?profile=${ref}`]) {
+          for (const path of [`/v1/profiles/${ref}`, `/v1/profiles/${ref}/runs`, `/v1/profiles/${ref}/events`, `/v1/profiles/${ref}/export`, `/v1/messages?profile=${ref}`]) {
             const res = await admin(srv.url, 'GET', path);
             expect(res.status, `${path} ${JSON.stringify(res.body)}`).toBeLessThan(500);
           }
+          const deleted = await admin(srv.url, 'DELETE', `/v1/profiles/${ref}`);
+          expect(deleted.status, `DELETE ${ref} ${JSON.stringify(deleted.body)}`).toBeLessThan(500);
         }),
         { numRuns: 100 },
       );
