@@ -195,6 +195,23 @@ for (const d of DIALECTS) {
       expect(summary(await messagesOf(url, c.ref))).toEqual([['first', 'email', 'sent']]);
     });
 
+    it('exit_when with a message condition: asks about this run\'s messages (it used to fail the ingestion)', async () => {
+      await publishJourney(
+        url,
+        journey('e_exit_msg', 'Exit Msg Trigger', { first: email('First'), pause: { wait: { duration: 'P1D' } }, second: email('Second') }, {
+          exit_when: [{ event: 'Exit If Sent', where: { message: 'first', status: 'sent' } }],
+        }),
+      );
+      const c = await person('exitmsg');
+      await track(url, c.who, 'Exit Msg Trigger');
+      await settledMessages(url, c.ref, 1);
+      await track(url, c.who, 'Exit If Sent');
+      const [run] = await runsIn(url, c.ref, 'e_exit_msg');
+      expect(run).toMatchObject({ status: 'exited' });
+      await advance(url, 'P3D');
+      expect(summary(await messagesOf(url, c.ref))).toEqual([['first', 'email', 'sent']]);
+    });
+
     it('goal with on_reach continue: marked converted and the run goes on', async () => {
       await publishJourney(
         url,

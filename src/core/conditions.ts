@@ -296,3 +296,21 @@ export const conditionSchema: z.ZodType<Condition> = z.unknown().superRefine((in
     }
   }
 }) as unknown as z.ZodType<Condition>;
+
+/**
+ * The parts of a condition that only mean something inside a journey run, with their paths: `message`
+ * (a send step of this run) and `since: entry` (when this run entered). A trigger, an audience or a
+ * suppression rule is evaluated with no run, where they can't be answered; those sites refuse them.
+ */
+export function runOnlyParts(c: unknown, path: (string | number)[] = [], depth = 0): { path: (string | number)[]; message: string }[] {
+  if (typeof c !== 'object' || c === null || Array.isArray(c) || depth > 100) return [];
+  const o = c as Record<string, unknown>;
+  const out: { path: (string | number)[]; message: string }[] = [];
+  if (Array.isArray(o.all)) o.all.forEach((x, i) => out.push(...runOnlyParts(x, [...path, 'all', i], depth + 1)));
+  if (Array.isArray(o.any)) o.any.forEach((x, i) => out.push(...runOnlyParts(x, [...path, 'any', i], depth + 1)));
+  if ('not' in o) out.push(...runOnlyParts(o.not, [...path, 'not'], depth + 1));
+  if ('event' in o && 'where' in o) out.push(...runOnlyParts(o.where, [...path, 'where'], depth + 1));
+  if ('message' in o) out.push({ path: [...path, 'message'], message: 'a message condition needs a journey run: use it in a branch, a wait_for, the goal or an exit' });
+  if ('event' in o && o.since === 'entry') out.push({ path: [...path, 'since'], message: 'since: entry needs a journey run: use within, or since_event, here' });
+  return out;
+}

@@ -16,7 +16,7 @@
 // specs (the cross-field rules live in parseJourneySpec).
 
 import { LineCounter, parseDocument } from 'yaml';
-import type { Condition } from './conditions.js';
+import { runOnlyParts, type Condition } from './conditions.js';
 import { findWaitlessCycles } from './journey-graph.js';
 import {
   ALL_DIGITS_RE,
@@ -107,6 +107,10 @@ export function parseJourneySpec(input: unknown): SpecResult {
   // Cross references that need the parsed steps: `message` conditions name send steps.
   const byId = new Map(steps.map((s) => [s.id, s]));
   checkMessageRefs(input, byId, errors);
+  // The trigger and the audience are decided before a run exists.
+  for (const [value, at] of [[isObj(input.trigger) ? input.trigger.where : undefined, ['trigger', 'where']], [input.audience, ['audience']]] as const) {
+    for (const part of runOnlyParts(value, [...at])) errors.push({ path: formatPath(part.path), message: part.message });
+  }
   if (errors.length === 0) errors.push(...findWaitlessCycles(steps, byId));
   if (errors.length > 0) return { ok: false, errors };
 

@@ -20,7 +20,7 @@
 
 import { parseDocument, LineCounter } from 'yaml';
 import { z } from 'zod';
-import { conditionSchema, type Condition } from '../conditions.js';
+import { conditionSchema, runOnlyParts, type Condition } from '../conditions.js';
 import type { Category } from '../reach.js';
 import { durationSchema, isValidTimeZone, localTimeSchema, parseDuration } from '../time.js';
 import { CHANNELS, type Channel } from '../types.js';
@@ -317,7 +317,10 @@ const quietHoursSchema = z
 
 const suppressionRuleSchema = z.strictObject({
   id: idSchema,
-  when: conditionSchema,
+  // Evaluated for any message, journey or not: no run to ask about.
+  when: conditionSchema.superRefine((c, ctx) => {
+    for (const part of runOnlyParts(c)) ctx.addIssue({ code: 'custom', message: part.message, path: part.path });
+  }),
   categories: uniqueList(categorySchema)
     .min(1, { message: 'list at least one category (or leave categories out for promotional and operational)' })
     .default(() => [...DEFAULT_SUPPRESSION_CATEGORIES]),
