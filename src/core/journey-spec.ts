@@ -17,6 +17,7 @@
 
 import { LineCounter, parseDocument } from 'yaml';
 import { runOnlyParts, type Condition } from './conditions.js';
+import { storableText } from './text.js';
 import { findWaitlessCycles } from './journey-graph.js';
 import {
   ALL_DIGITS_RE,
@@ -491,7 +492,8 @@ export function parseJourneyText(text: string, format: 'yaml' | 'json' = 'yaml')
       return { ok: false, errors: [{ path: '', message: `invalid YAML: ${(e as Error).message}` }] };
     }
   }
-  return parseJourneySpec(value);
+  // YAML's "\0" and "\ud800" escapes: as an API body's JSON (src/api/request-text.ts).
+  return parseJourneySpec(storableText(value));
 }
 
 function jsonSyntaxMessage(text: string, e: unknown): string {

@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { parse as parseYaml } from 'yaml';
 import { parseJourneySpec, parseJourneyText, type SpecResult } from '../../core/journey-spec.js';
+import { storableText } from '../../core/text.js';
 import type { Store } from '../../store/db.js';
 import { getJourney, JourneyError, listJourneys, publish, saveDraft, transition, type ActiveJourneys } from '../../store/journeys.js';
 import { requireSecretKey, type KeyRing } from '../auth.js';
@@ -24,9 +26,8 @@ function rawOf(body: unknown): unknown {
   return parsed.ok ? yamlToData(body) : body;
 }
 
-import { parse as parseYaml } from 'yaml';
 function yamlToData(text: string): unknown {
-  return parseYaml(text) as unknown;
+  return storableText(parseYaml(text));
 }
 
 function fail(err: unknown): never {
