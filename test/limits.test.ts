@@ -86,3 +86,21 @@ for (const dialect of DIALECTS) {
     });
   });
 }
+
+for (const dialect of DIALECTS) {
+  describe.skipIf(!dialect.available)(`the virtual clock at the end of time on ${dialect.name}`, () => {
+    let srv: TestServer;
+    beforeAll(async () => {
+      srv = await startTestServer(dialect, { CHORUS_VIRTUAL_CLOCK: '2026-01-01T00:00:00Z' });
+    });
+    afterAll(async () => srv?.close());
+
+    it('refuses to move past the last date a clock can show with a 400, and stays where it was', async () => {
+      expect((await admin(srv.url, 'POST', '/v1/clock/advance', { to: '+275760-09-13T00:00:00Z' })).status).toBe(200);
+      const past = await admin(srv.url, 'POST', '/v1/clock/advance', { by: 'P1Y' });
+      expect(past.status).toBe(400);
+      expect(past.body.fields).toEqual([{ path: 'by', message: expect.stringMatching(/past the last date/) }]);
+      expect((await admin(srv.url, 'GET', '/v1/clock')).body.now).toBe('+275760-09-13T00:00:00.000Z');
+    });
+  });
+}

@@ -40,7 +40,12 @@ export function clockRoutes(app: FastifyInstance, clock: Clock, runtime: Runtime
       let target: Date;
       if (by !== undefined) {
         if (!parseDuration(by)) throw invalid([{ path: 'by', message: 'expected an ISO 8601 duration such as P3D' }]);
-        target = addDuration(clock.now(), by);
+        try {
+          target = addDuration(clock.now(), by);
+        } catch (err) {
+          if (!(err instanceof RangeError)) throw err;
+          throw invalid([{ path: 'by', message: `${clock.now().toISOString()} plus ${by} is past the last date a clock can show (+275760-09-13T00:00:00Z)` }]);
+        }
       } else {
         const ms = Date.parse(to!);
         if (Number.isNaN(ms)) throw invalid([{ path: 'to', message: 'expected an ISO 8601 date-time such as 2026-01-08T10:00:00Z' }]);
