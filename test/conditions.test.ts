@@ -8,6 +8,7 @@ import {
   conditionMentionsEvents,
   ConditionEvaluationError,
   evaluate,
+  holdsOutsideRun,
   isoTime,
   readPath,
   type ConditionContext,
@@ -876,5 +877,15 @@ describe('properties', () => {
         },
       ),
     );
+  });
+});
+
+describe('holdsOutsideRun', () => {
+  it('answers false for a part that needs a run, and evaluates everything else as usual', async () => {
+    const ctx = context({ noMessages: true, profile: profile({ traits: { plan: 'pro' } }) });
+    await expect(evaluate({ message: 'welcome', status: 'sent' }, ctx)).rejects.toThrow(ConditionEvaluationError);
+    expect(await holdsOutsideRun({ message: 'welcome', status: 'sent' }, ctx)).toBe(false);
+    expect(await holdsOutsideRun({ any: [{ event: 'X', since: 'entry' }, { trait: 'plan', op: 'eq', value: 'pro' }] }, ctx)).toBe(false);
+    expect(await holdsOutsideRun({ trait: 'plan', op: 'eq', value: 'pro' }, ctx)).toBe(true);
   });
 });

@@ -359,3 +359,17 @@ export function conditionMentionsEvents(c: Condition): string[] {
   walk(c);
   return [...names];
 }
+
+/**
+ * A condition evaluated where there is no journey run (a trigger, an audience, a suppression rule): a part
+ * that needs one (`message`, `since: entry`) doesn't hold. Publishing and saving settings refuse such
+ * parts; this keeps one stored before they did from failing every ingestion or send it is evaluated for.
+ */
+export async function holdsOutsideRun(c: Condition, ctx: ConditionContext): Promise<boolean> {
+  try {
+    return await evaluate(c, ctx);
+  } catch (err) {
+    if (err instanceof ConditionEvaluationError) return false;
+    throw err;
+  }
+}

@@ -1,6 +1,5 @@
 import { sql, type Transaction } from 'kysely';
-import { ConditionEvaluationError, evaluate, readPath, type ConditionContext, type EventLike } from '../core/condition-eval.js';
-import type { Condition } from '../core/conditions.js';
+import { evaluate, holdsOutsideRun, readPath, type ConditionContext, type EventLike } from '../core/condition-eval.js';
 import type { JourneySpec } from '../core/journey-spec.js';
 import { chooseChannel } from '../core/reach.js';
 import type { Merge } from '../core/resolve.js';
@@ -33,20 +32,6 @@ type Trx = Transaction<Database>;
 
 /** Runs customers already had in the journeys their events trigger, by `profileId \0 journeyId`. */
 type EarlierRuns = Map<string, { entered_at: number; entry_key: string | null }[]>;
-
-/**
- * A trigger or audience condition, where a part that needs a run (`message`, `since: entry`) doesn't hold.
- * Publishing refuses such conditions; this keeps a version stored before it did from failing every
- * ingestion of its trigger event.
- */
-async function holds(c: Condition, ctx: ConditionContext): Promise<boolean> {
-  try {
-    return await evaluate(c, ctx);
-  } catch (err) {
-    if (err instanceof ConditionEvaluationError) return false;
-    throw err;
-  }
-}
 
 /** One query per batch for the entry rules, instead of one per triggering event. */
 async function earlierRuns(trx: Trx, workspaceId: string, journeyIds: string[], profileIds: string[]): Promise<EarlierRuns> {
@@ -189,8 +174,8 @@ export class Engine {
     outgoing: Outgoing[],
   ): Promise<boolean> {
     const ctx = this.conditionContext(ledger, workspaceId, profile, now, ev);
-    if (spec.trigger.where && !(await holds(spec.trigger.where, ctx))) return false;
-    if (spec.audience && !(await holds(spec.audience, { ...ctx, event: undefined }))) return false;
+    if (spec.trigger.where && !(await holdsOutsideRun(spec.trigger.where, ctx))) return false;
+    if (spec.audience && !(await holdsOutsideRun(spec.audience, { ...ctx, event: undefined }))) return false;
     const key = `${profile.state.id}\u0000${journeyId}`;
     // `earlier` holds the stored runs and every run this batch entered, written or not.
     const previous = [...(earlier.get(key) ?? [])].sort((a, b) => b.entered_at - a.entered_at);

@@ -1,5 +1,5 @@
 import { sha256Hex } from '../lib/sha256.js';
-import { ConditionEvaluationError, evaluate, type ConditionContext } from '../core/condition-eval.js';
+import { holdsOutsideRun, type ConditionContext } from '../core/condition-eval.js';
 import type { SentRecord } from '../core/gate/caps.js';
 import { historyWindow } from '../core/gate/caps.js';
 import { byPriority, decide, type Decision, type SendRequest } from '../core/gate/decide.js';
@@ -360,14 +360,7 @@ async function holdingRules(db: Db, workspaceId: string, profile: LoadedProfile,
     reachable: (channel) => chooseChannel([channel], profile.state, profile.hasUserId, 'promotional').ok,
   };
   const out: SuppressionRule[] = [];
-  for (const r of rules) {
-    try {
-      if (await evaluate(r.when, ctx)) out.push(r);
-    } catch (err) {
-      // A part that needs a journey run (settings refuse them now; rules saved before did not hold).
-      if (!(err instanceof ConditionEvaluationError)) throw err;
-    }
-  }
+  for (const r of rules) if (await holdsOutsideRun(r.when, ctx)) out.push(r);
   return out;
 }
 
