@@ -298,19 +298,33 @@ export const conditionSchema: z.ZodType<Condition> = z.unknown().superRefine((in
 }) as unknown as z.ZodType<Condition>;
 
 /**
+ * Calls `visit` on a condition and on each condition inside it (all, any, not, an event's where), with
+ * its path, on input not yet validated (anything else is skipped; nesting past 100 is not followed).
+ */
+export function eachCondition(c: unknown, visit: (node: Record<string, unknown>, path: (string | number)[]) => void, path: (string | number)[] = [], depth = 0): void {
+  if (typeof c !== 'object' || c === null || Array.isArray(c) || depth > 100) return;
+  const o = c as Record<string, unknown>;
+  visit(o, path);
+  if (Array.isArray(o.all)) o.all.forEach((x, i) => eachCondition(x, visit, [...path, 'all', i], depth + 1));
+  if (Array.isArray(o.any)) o.any.forEach((x, i) => eachCondition(x, visit, [...path, 'any', i], depth + 1));
+  if ('not' in o) eachCondition(o.not, visit, [...path, 'not'], depth + 1);
+  if ('event' in o && 'where' in o) eachCondition(o.where, visit, [...path, 'where'], depth + 1);
+}
+
+/**
  * The parts of a condition that only mean something inside a journey run, with their paths: `message`
  * (a send step of this run) and `since: entry` (when this run entered). A trigger, an audience or a
  * suppression rule is evaluated with no run, where they can't be answered; those sites refuse them.
  */
-export function runOnlyParts(c: unknown, path: (string | number)[] = [], depth = 0): { path: (string | number)[]; message: string }[] {
-  if (typeof c !== 'object' || c === null || Array.isArray(c) || depth > 100) return [];
-  const o = c as Record<string, unknown>;
+export function runOnlyParts(c: unknown, at: (string | number)[] = []): { path: (string | number)[]; message: string }[] {
   const out: { path: (string | number)[]; message: string }[] = [];
-  if (Array.isArray(o.all)) o.all.forEach((x, i) => out.push(...runOnlyParts(x, [...path, 'all', i], depth + 1)));
-  if (Array.isArray(o.any)) o.any.forEach((x, i) => out.push(...runOnlyParts(x, [...path, 'any', i], depth + 1)));
-  if ('not' in o) out.push(...runOnlyParts(o.not, [...path, 'not'], depth + 1));
-  if ('event' in o && 'where' in o) out.push(...runOnlyParts(o.where, [...path, 'where'], depth + 1));
-  if ('message' in o) out.push({ path: [...path, 'message'], message: 'a message condition needs a journey run: use it in a branch, a wait_for, the goal or an exit' });
-  if ('event' in o && o.since === 'entry') out.push({ path: [...path, 'since'], message: 'since: entry needs a journey run: use within, or since_event, here' });
+  eachCondition(
+    c,
+    (o, path) => {
+      if ('message' in o) out.push({ path: [...path, 'message'], message: 'a message condition needs a journey run: use it in a branch, a wait_for, the goal or an exit' });
+      if ('event' in o && o.since === 'entry') out.push({ path: [...path, 'since'], message: 'since: entry needs a journey run: use within, or since_event, here' });
+    },
+    at,
+  );
   return out;
 }

@@ -16,7 +16,7 @@
 // specs (the cross-field rules live in parseJourneySpec).
 
 import { LineCounter, parseDocument } from 'yaml';
-import { runOnlyParts, type Condition } from './conditions.js';
+import { eachCondition, runOnlyParts, type Condition } from './conditions.js';
 import { storableText } from './text.js';
 import { findWaitlessCycles } from './journey-graph.js';
 import {
@@ -445,18 +445,18 @@ const CONDITION_SITES = (input: Obj): { value: unknown; path: PathPart[] }[] => 
 /** `message: <step>` conditions must name a send step of this journey. */
 function checkMessageRefs(input: Obj, byId: ReadonlyMap<string, Step>, errors: SpecError[]): void {
   const sends = [...byId.values()].filter((s) => s.type === 'send').map((s) => s.id);
-  const walk = (c: unknown, path: PathPart[], depth: number): void => {
-    if (!isObj(c) || depth > 100) return;
-    if (Array.isArray(c.all)) c.all.forEach((x, i) => walk(x, [...path, 'all', i], depth + 1));
-    if (Array.isArray(c.any)) c.any.forEach((x, i) => walk(x, [...path, 'any', i], depth + 1));
-    if (has(c, 'not')) walk(c.not, [...path, 'not'], depth + 1);
-    if (has(c, 'event') && has(c, 'where')) walk(c.where, [...path, 'where'], depth + 1);
-    if (typeof c.message === 'string' && byId.get(c.message)?.type !== 'send') {
-      const list = sends.length > 0 ? `send steps are: ${sends.join(', ')}` : 'this journey has no send steps';
-      errors.push({ path: formatPath([...path, 'message']), message: `unknown send step "${c.message}"; ${list}` });
-    }
-  };
-  for (const site of CONDITION_SITES(input)) walk(site.value, site.path, 0);
+  for (const site of CONDITION_SITES(input)) {
+    eachCondition(
+      site.value,
+      (c, path) => {
+        if (typeof c.message === 'string' && byId.get(c.message)?.type !== 'send') {
+          const list = sends.length > 0 ? `send steps are: ${sends.join(', ')}` : 'this journey has no send steps';
+          errors.push({ path: formatPath([...path, 'message']), message: `unknown send step "${c.message}"; ${list}` });
+        }
+      },
+      site.path,
+    );
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------

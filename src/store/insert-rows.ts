@@ -65,29 +65,24 @@ export async function insertRows<T extends keyof Database & string>(db: Db, tabl
   const types = dollar ? await typesOf(db, table) : null;
   let text: string;
   let params: unknown[];
-  const typed = types !== null && columns.every((c) => types.has(c));
-  const json = typed ? rowsAsJson(table, columns, rows as readonly Record<string, unknown>[]) : null;
-  if (json !== null && types !== null) {
-    // PostgreSQL: the rows as one JSON text, made by V8's native JSON.stringify and read back by the server.
-    // pg's escaping of array literals in JavaScript was the largest single cost of the engine on
-    // PostgreSQL (9% of its CPU).
-    params = [json];
-    text = cached(`insert\u0000${table}\u0000${columns.join(',')}\u0000${conflictKey(conflict)}`, () => {
-      const list = columns.map(quote).join(', ');
-      return `insert into ${quote(table)} (${list}) select ${fromJson(columns, types)}${onConflict(conflict)}`;
-    });
-  } else if (typed) {
-    // PostgreSQL: one array per column, unnested into rows. The statement stays small and the same for
-    // any number of rows, so the server parses and plans ~12 parameters instead of ~12,000 (measured:
-    // 400 rows of run history in 3.3 ms instead of 7.2 ms, commit included).
-    const arrays: unknown[][] = columns.map(() => []);
-    for (const row of rows) {
-      const values = row as Record<string, unknown>;
-      checkColumns(table, columns, values);
-      for (let i = 0; i < columns.length; i++) arrays[i].push(values[columns[i]] ?? null);
+  if (types !== null && columns.every((c) => types.has(c))) {
+    // PostgreSQL. rowsAsJson checks that every row names the same columns.
+    const json = rowsAsJson(table, columns, rows as readonly Record<string, unknown>[]);
+    if (json !== null) {
+      // The rows as one JSON text, made by V8's native JSON.stringify and read back by the server. pg's
+      // escaping of array literals in JavaScript was the largest single cost of the engine on PostgreSQL
+      // (9% of its CPU).
+      params = [json];
+      text = cached(`insert\u0000${table}\u0000${columns.join(',')}\u0000${conflictKey(conflict)}`, () => {
+        const list = columns.map(quote).join(', ');
+        return `insert into ${quote(table)} (${list}) select ${fromJson(columns, types)}${onConflict(conflict)}`;
+      });
+    } else {
+      // One array per column, unnested into rows: the statement stays small and the same for any number
+      // of rows (400 rows of run history in 3.3 ms instead of 7.2 ms as VALUES, commit included).
+      params = columnArrays(columns, rows as readonly Record<string, unknown>[]);
+      text = `insert into ${quote(table)} (${columns.map(quote).join(', ')}) select * from ${unnest(columns, types)}${onConflict(conflict)}`;
     }
-    params = arrays;
-    text = `insert into ${quote(table)} (${columns.map(quote).join(', ')}) select * from unnest(${columns.map((c, i) => `$${i + 1}::${types.get(c)}[]`).join(', ')})${onConflict(conflict)}`;
   } else {
     params = [];
     for (const row of rows) {
@@ -119,9 +114,18 @@ export async function updateRows<T extends keyof Database & string>(db: Db, tabl
     await db.executeQuery(CompiledQuery.raw(text, [json]));
     return;
   }
-  const arrays = picked.map((c) => whole.map((r) => r[c] ?? null));
-  const from = `unnest(${picked.map((c, i) => `$${i + 1}::${types.get(c)}[]`).join(', ')}) as v(${picked.map(quote).join(', ')})`;
-  await db.executeQuery(CompiledQuery.raw(`update ${quote(table)} as t set ${set} from ${from} where t.${quote(key)} = v.${quote(key)}`, arrays));
+  const from = `${unnest(picked, types)} as v(${picked.map(quote).join(', ')})`;
+  await db.executeQuery(CompiledQuery.raw(`update ${quote(table)} as t set ${set} from ${from} where t.${quote(key)} = v.${quote(key)}`, columnArrays(picked, whole)));
+}
+
+/** One array per column (PostgreSQL's `unnest` way, for rows JSON can't carry). */
+function columnArrays(columns: readonly string[], rows: readonly Record<string, unknown>[]): unknown[][] {
+  return columns.map((c) => rows.map((r) => r[c] ?? null));
+}
+
+/** `unnest($1::type[], $2::type[], …)` over those arrays, typed by the table's columns. */
+function unnest(columns: readonly string[], types: Map<string, string>): string {
+  return `unnest(${columns.map((c, i) => `$${i + 1}::${types.get(c)}[]`).join(', ')})`;
 }
 
 /**
