@@ -9,6 +9,7 @@ import { migrations } from './migrations/index.js';
 import { WalSync } from './wal-sync.js';
 import { startCheckpointer } from './checkpointer.js';
 import { SqlStats } from './sql-stats.js';
+import { fastRows } from './sqlite-rows.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -88,6 +89,7 @@ function cacheStatements(database: SQLite.Database, stats: SqlStats | null): voi
     let stmt = cache.get(sql);
     if (!stmt) {
       stmt = prepare(sql);
+      fastRows(stmt);
       stats?.wrap(sql, stmt);
       if (cache.size >= 1000) cache.clear();
       cache.set(sql, stmt);
