@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { deriveFacts } from '../src/core/facts.js';
+import { hasFacts } from '../src/core/resolve.js';
 import {
   isJunkIdentifier,
   normalizeEmail,
@@ -414,6 +415,29 @@ describe('newer-wins properties', () => {
         expect(content(mergeProfiles(a, b, T3))).toEqual(content(run(emptyProfile('prf_c', T0), all)));
       }),
     );
+  });
+});
+
+describe('hasFacts', () => {
+  it('facts it calls empty change nothing on any profile but its time; the others can change it', () => {
+    const op = fc.record({ t: time(1_000_000), f: arbFacts });
+    fc.assert(
+      fc.property(fc.array(arbOp(1_000_000), { maxLength: 6 }), op, (history, { t, f }) => {
+        const p = run(emptyProfile('prf_a', T0), history);
+        const next = toFacts(f, t);
+        if (!hasFacts(next)) expect(content(applyFacts(p, next, t, 'track'))).toEqual(content(p));
+      }),
+    );
+    expect(hasFacts(facts({ identifiers: [{ kind: 'user_id', value: 'u1' }] }))).toBe(false);
+    for (const f of [
+      facts({ traits: { plan: null } }),
+      facts({ contact: { inApp: false } }),
+      facts({ consent: { channels: {}, topics: { news: 'unsubscribed' } } }),
+      facts({ locale: 'fr-FR' }),
+      facts({ preferredChannel: 'sms' }),
+      facts({ pushTokens: [{ provider: 'apns', token: 't', updatedAt: T1 }] }),
+    ])
+      expect(hasFacts(f)).toBe(true);
   });
 });
 

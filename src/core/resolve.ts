@@ -213,9 +213,11 @@ function resolveOne(w: Working, e: IncomingEvent, facts: ProfileFacts, newProfil
     assign(w, { kind, value: t.token }, primary);
   }
   const before = w.profiles.get(primary)!;
-  const after = applyFacts(before, facts, e.timestamp, e.type);
+  // Most track calls change nothing on the profile: don't rewrite its row for them. One that carries no
+  // facts at all (a backend event with only a userId) leaves the profile as it is, without copying it to
+  // find that out: its time doesn't count as a change either, in a batch as on its own.
+  const after = hasFacts(facts) ? applyFacts(before, facts, e.timestamp, e.type) : before;
   w.profiles.set(primary, after);
-  // Most track calls change nothing on the profile: don't rewrite its row for them.
   if (w.created.has(primary) || changed(before, after)) w.dirty.add(primary);
   w.plan.events.push({ event: e, profileId: primary, rejected: facts.rejected });
 }
@@ -223,6 +225,20 @@ function resolveOne(w: Working, e: IncomingEvent, facts: ProfileFacts, newProfil
 function conflict(w: Working, e: IncomingEvent, identifier: Identifier, otherProfileId: string, reason: string): void {
   // profileId is fixed up to the event's final profile once the event is resolved.
   w.plan.conflicts.push({ profileId: '', otherProfileId, identifier, reason, messageId: e.messageId, at: e.timestamp });
+}
+
+/** Whether applying these facts could change a profile: anything but identifiers (linked above). */
+export function hasFacts(f: ProfileFacts): boolean {
+  return (
+    f.pushTokens.length > 0 ||
+    Object.keys(f.traits).length > 0 ||
+    Object.keys(f.contact).length > 0 ||
+    Object.keys(f.consent.channels).length > 0 ||
+    Object.keys(f.consent.topics).length > 0 ||
+    f.timezone !== undefined ||
+    f.locale !== undefined ||
+    f.preferredChannel !== undefined
+  );
 }
 
 /** true when anything but `updatedAt` differs. */
