@@ -5,6 +5,8 @@ import { transact, type Store } from './db.js';
 import type { StoredPayload } from './ingest.js';
 import { asKind, iso, profileFromRow, profileToRow } from './rows.js';
 import type { Database } from './schema.js';
+import { messageView, type MessageView } from './messages.js';
+import { runsOfProfile, type RunView } from './runs.js';
 
 type Reader = Store['db'] | Transaction<Database>;
 
@@ -197,9 +199,18 @@ export interface Erasure {
   events: number;
   identifiers: number;
   profiles: number;
+  /** Journey runs (with their steps and timers): the customer leaves every journey at once. */
+  runs: number;
+  /** Messages, whatever their status (queued ones are never sent), with the sandbox's copies. */
+  messages: number;
 }
 
-/** Erases a profile, the profiles merged into it, their identifiers, events and identity log. */
+/**
+ * Erases a profile, the profiles merged into it, their identifiers, events and identity log, and what the
+ * journeys and the gate hold on the customer: runs, their steps and timers, and messages (addresses and
+ * rendered content are personal data too). Merges moved every run and message to the survivor, so the
+ * profile's own id finds them all.
+ */
 export async function deleteProfile(store: Store, workspaceId: string, ref: ProfileRef): Promise<Erasure | null> {
   return transact(store, async (trx) => {
     const id = await resolveRef(trx, workspaceId, ref);
@@ -213,11 +224,20 @@ export async function deleteProfile(store: Store, workspaceId: string, ref: Prof
     await trx.deleteFrom('identity_log').where('workspace_id', '=', workspaceId)
       .where((eb) => eb.or([eb('profile_id', 'in', all), eb('other_profile_id', 'in', all)])).execute();
     const profiles = await trx.deleteFrom('profiles').where('workspace_id', '=', workspaceId).where('id', 'in', all).executeTakeFirst();
+    const runIds = trx.selectFrom('runs').select('id').where('workspace_id', '=', workspaceId).where('profile_id', 'in', all);
+    await trx.deleteFrom('run_steps').where('workspace_id', '=', workspaceId).where('run_id', 'in', runIds).execute();
+    await trx.deleteFrom('waits').where('workspace_id', '=', workspaceId).where('profile_id', 'in', all).execute();
+    const runs = await trx.deleteFrom('runs').where('workspace_id', '=', workspaceId).where('profile_id', 'in', all).executeTakeFirst();
+    const messageIds = trx.selectFrom('messages').select('id').where('workspace_id', '=', workspaceId).where('profile_id', 'in', all);
+    await trx.deleteFrom('sandbox_messages').where('workspace_id', '=', workspaceId).where('message_id', 'in', messageIds).execute();
+    const messages = await trx.deleteFrom('messages').where('workspace_id', '=', workspaceId).where('profile_id', 'in', all).executeTakeFirst();
     return {
       profileId: id,
       events: Number(events.numDeletedRows),
       identifiers: Number(identifiers.numDeletedRows),
       profiles: Number(profiles.numDeletedRows),
+      runs: Number(runs.numDeletedRows),
+      messages: Number(messages.numDeletedRows),
     };
   });
 }
@@ -236,6 +256,10 @@ export interface ProfileExport {
     messageId: string | null;
     createdAt: string;
   }[];
+  /** Journey runs with their steps, newest first. */
+  runs: RunView[];
+  /** Every message to the customer (address, rendered content and the gate's decision), newest first. */
+  messages: MessageView[];
 }
 
 /** Everything held on one customer, for data-subject access requests. */
@@ -251,6 +275,9 @@ export async function exportProfile(store: Store, workspaceId: string, ref: Prof
     .where('workspace_id', '=', workspaceId).where('profile_id', '=', id).orderBy('timestamp').orderBy('id').execute();
   const log = await store.db.selectFrom('identity_log').selectAll().where('workspace_id', '=', workspaceId)
     .where((eb) => eb.or([eb('profile_id', 'in', all), eb('other_profile_id', 'in', all)])).orderBy('id').execute();
+  const runs = await runsOfProfile(store.db, workspaceId, id);
+  const messages = await store.db.selectFrom('messages').selectAll().where('workspace_id', '=', workspaceId).where('profile_id', '=', id)
+    .orderBy('created_at', 'desc').orderBy('id', 'desc').execute();
   return {
     exportedAt: new Date().toISOString(),
     profile,
@@ -265,5 +292,7 @@ export async function exportProfile(store: Store, workspaceId: string, ref: Prof
       messageId: l.message_id,
       createdAt: iso(l.created_at),
     })),
+    runs,
+    messages: messages.map(messageView),
   };
 }

@@ -92,7 +92,7 @@ export function profileRoutes(app: FastifyInstance, store: Store, keys: KeyRing)
 
   r.delete('/v1/profiles/:ref', {
     onRequest: auth,
-    schema: { tags, summary: 'Erase the profile, its identifiers and its events', params: refParams },
+    schema: { tags, summary: 'Erase the profile, its identifiers, events, journey runs and messages', params: refParams },
     handler: async (req) => {
       const erased = await deleteProfile(store, req.workspaceId, ref(req.params.ref));
       if (!erased) throw notFound(req.params.ref);
