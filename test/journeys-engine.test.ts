@@ -321,6 +321,26 @@ for (const d of DIALECTS) {
       expect(run.steps.map((x) => [x.step, x.outcome])).toContainEqual(['check', 'case 0']);
     });
 
+    it('parallel paths that loop back into a wait keep one timer there (they used to double it every lap)', async () => {
+      await publishJourney(
+        url,
+        journey('e_loop_fork', 'Loop Fork', {
+          ping: email('Ping', 'Hello', { next: 'tick' }),
+          // Both paths of every lap come back to `tick`: one directly, one through `again`.
+          tick: { wait: { duration: 'PT1H' }, next: ['again', 'tick'] },
+          again: { branch: { cases: [{ when: { trait: 'plan', op: 'eq', value: 'never' }, next: 'end' }], default: 'tick' } },
+        }),
+      );
+      const p = await person('loop-fork');
+      await track(url, p.who, 'Loop Fork');
+      await advance(url, 'PT12H');
+      const [run] = await runsIn(url, p.ref, 'e_loop_fork');
+      expect(run.status).toBe('waiting');
+      expect(run.currentSteps.map((c) => [c.step, c.kind])).toEqual([['tick', 'wait']]);
+      // Twelve laps: each fired the one timer once.
+      expect(run.steps.filter((x) => x.step === 'tick' && x.outcome === 'resumed')).toHaveLength(12);
+    });
+
     it('split 50/50 is sticky per customer and uses both paths', async () => {
       await publishJourney(
         url,

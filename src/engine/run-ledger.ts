@@ -19,7 +19,7 @@ const CHUNK = 400;
  * Read with only these columns: turning rows into JavaScript objects, one string per text column, costs
  * several times the index lookups (a batch of 500 runs reads ~2,000 waits).
  */
-export type LedgerWait = Pick<WaitTable, 'id' | 'run_id' | 'kind'>;
+export type LedgerWait = Pick<WaitTable, 'id' | 'run_id' | 'kind' | 'step'>;
 
 /** What changes in a run after it is created. */
 const RUN_STATE = ['status', 'converted_at', 'ended_at', 'end_reason', 'visits', 'updated_at'] as const;
@@ -57,7 +57,7 @@ export class RunLedger {
         this.runs.set(r.id, r);
         this.waitsByRun.set(r.id, new Map());
       }
-      const waits = await this.db.selectFrom('waits').select(['id', 'run_id', 'kind']).where('run_id', 'in', ids).execute();
+      const waits = await this.db.selectFrom('waits').select(['id', 'run_id', 'kind', 'step']).where('run_id', 'in', ids).execute();
       for (const w of waits) if (!this.goneWaits.has(w.id)) this.waitsByRun.get(w.run_id)?.set(w.id, w);
     }
   }
