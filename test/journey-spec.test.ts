@@ -279,6 +279,17 @@ describe('errors: exact paths and messages', () => {
       expected: ['steps.a: cycle without a wait: a → b → c → a; it would loop forever without time passing (add a wait or wait_for step to it)'],
     },
     {
+      name: 'a cycle whose waits are shorter than a minute',
+      input: base({
+        a: { send: sms('a') },
+        w: { wait: { duration: 'PT59S' } },
+        f: { wait_for: { event: 'Go', timeout: 'PT0.5S', on_event: 'end', on_timeout: 'a' } },
+      }),
+      expected: [
+        "steps.a: cycle with only short waits: a → w → f → a; a wait in a loop must last at least PT1M (a wait_for's timeout too), or every customer in it would go round once per few milliseconds",
+      ],
+    },
+    {
       name: 'a step that continues to itself',
       input: base({ a: { send: sms('a'), next: 'a' } }),
       expected: ['steps.a: cycle without a wait: a → a; it would loop forever without time passing (add a wait or wait_for step to it)'],
@@ -383,6 +394,11 @@ describe('errors: exact paths and messages', () => {
     const spec = ok(base({ a: { send: sms('a') }, w: { wait: { duration: 'P1D' }, next: 'a' } }));
     expect(spec.steps.w).toMatchObject({ next: ['a'] });
     ok(base({ a: { send: sms('a') }, w: { wait_for: { event: 'Clicked', timeout: 'P1D', on_timeout: 'a', on_event: 'end' } } }));
+    // A minute is enough, and so is a time of day (the next one is at least a day per lap).
+    ok(base({ a: { send: sms('a') }, w: { wait: { duration: 'PT1M' }, next: 'a' } }));
+    ok(base({ a: { send: sms('a') }, w: { wait: { until: '10:00' }, next: 'a' } }));
+    // Short waits outside any cycle are fine.
+    ok(base({ a: { send: sms('a') }, w: { wait: { duration: 'PT1S' } }, b: { send: sms('b') } }));
   });
 
   it('reports a cycle with a wait-free detour even when another loop has a wait', () => {

@@ -2,7 +2,8 @@
 // breaks (a run would loop without ever yielding).
 
 import { formatPath } from './journey-schema.js';
-import type { JourneySpec, SpecError, Step } from './journey-types.js';
+import type { JourneySpec, SpecError, Step, WaitStep } from './journey-types.js';
+import { parseDuration } from './time.js';
 
 /** The step ids a step continues to (all paths), without duplicates. */
 export function successors(step: Step): string[] {
@@ -40,13 +41,31 @@ export function stepOrder(spec: JourneySpec): string[] {
 // Cycles
 
 /**
+ * The shortest wait that breaks a cycle. A loop through a 1 ms wait is legal time-wise but fires once per
+ * millisecond for every customer in it: a clock advance of a day would take 86 million laps per run.
+ */
+export const MIN_CYCLE_WAIT = 'PT1M';
+const MIN_CYCLE_WAIT_MS = 60_000;
+
+function atLeastMinCycle(d: string): boolean {
+  const parsed = parseDuration(d);
+  return parsed !== null && parsed.toMillis() >= MIN_CYCLE_WAIT_MS;
+}
+
+/** `until` a time of day waits for the next one: at least a day per lap. */
+function waitsLong(w: WaitStep): boolean {
+  return 'until' in w || atLeastMinCycle(w.duration);
+}
+
+/**
  * A cycle through sends, branches, splits and profile updates only would loop forever without time passing.
- * Such cycles exist exactly when the graph without the wait and wait_for steps has one: one error per
+ * Such cycles exist exactly when the graph without the wait and wait_for steps of at least MIN_CYCLE_WAIT
+ * (a wait_for's timeout) has one: one error per
  * strongly connected component of that graph that holds a cycle, naming one cycle through it.
  */
 export function findWaitlessCycles(steps: Step[], byId: ReadonlyMap<string, Step>): SpecError[] {
   const order = new Map(steps.map((s, i) => [s.id, i]));
-  const passesTime = (s: Step) => s.type === 'wait' || s.type === 'wait_for';
+  const passesTime = (s: Step) => (s.type === 'wait' && waitsLong(s.wait)) || (s.type === 'wait_for' && atLeastMinCycle(s.wait_for.timeout));
   const edges = new Map<string, string[]>();
   for (const s of steps) {
     if (passesTime(s)) continue;
@@ -131,7 +150,9 @@ export function findWaitlessCycles(steps: Step[], byId: ReadonlyMap<string, Step
       at: order.get(start)!,
       error: {
         path: formatPath(['steps', start]),
-        message: `cycle without a wait: ${cycle.join(' → ')}; it would loop forever without time passing (add a wait or wait_for step to it)`,
+        message: cycle.some((id) => ['wait', 'wait_for'].includes(byId.get(id)!.type))
+          ? `cycle with only short waits: ${cycle.join(' → ')}; a wait in a loop must last at least ${MIN_CYCLE_WAIT} (a wait_for's timeout too), or every customer in it would go round once per few milliseconds`
+          : `cycle without a wait: ${cycle.join(' → ')}; it would loop forever without time passing (add a wait or wait_for step to it)`,
       },
     });
   }
