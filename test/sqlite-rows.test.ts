@@ -66,6 +66,14 @@ describe('fastRows', () => {
     expect(fast.raw(false).all()).toEqual(plain.all());
   });
 
+  it('follows a select * whose table gained a column after the statement was prepared', () => {
+    const { fast } = both('select * from t where id = ?');
+    expect(Object.keys(fast.get('a') as object)).toEqual(['id', 'n', 'r', 'b', 'j', 'z']);
+    db.exec('alter table t add column extra text');
+    expect(fast.get('a')).toEqual(db.prepare('select * from t where id = ?').get('a'));
+    expect(fast.get('a')).toMatchObject({ id: 'a', extra: null });
+  });
+
   it('leaves a statement with a column named __proto__ to better-sqlite3', () => {
     const { plain, fast } = both('select id as "__proto__", n from t order by id');
     const rows = fast.all() as Record<string, unknown>[];

@@ -25,7 +25,18 @@ export function fastRows(stmt: SQLite.Statement): void {
   const names = stmt.columns().map((c) => c.name);
   // An object literal would read this key as the prototype, not as a column.
   if (names.includes('__proto__')) return;
-  const build = rowBuilder(names);
+  let width = names.length;
+  let made = rowBuilder(names);
+  // SQLite prepares a statement again after a schema change (a migration run by another process): a
+  // `select *` may then have another column list, so rows of another width rebuild the builder.
+  const build = (values: unknown[]): Row => {
+    if (values.length !== width) {
+      const now = stmt.columns().map((c) => c.name);
+      width = now.length;
+      made = rowBuilder(now);
+    }
+    return made(values);
+  };
   stmt.raw(true);
   const target = stmt as unknown as Record<string, (...args: unknown[]) => unknown>;
   const all = target.all.bind(stmt);
