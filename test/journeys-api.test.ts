@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { DIALECTS } from './support/dialects.js';
 import { sendText, VIRTUAL_ENV } from './support/journeys.js';
 import { admin, call, SECRET_KEY, startTestServer, type TestServer } from './support/server.js';
@@ -252,6 +252,7 @@ for (const d of DIALECTS) {
         const env = { CHORUS_URL: url, CHORUS_SECRET_KEY: SECRET_KEY };
         const yaml = fs.readFileSync(ONBOARDING, 'utf8').replace(/^key: onboarding\b/m, 'key: onboarding_cli');
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-apply-'));
+        onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }));
         const file = path.join(dir, 'onboarding.yaml');
         fs.writeFileSync(file, yaml);
         const first = await chorus(['journeys', 'apply', file], env);
@@ -263,7 +264,6 @@ for (const d of DIALECTS) {
         const j = await admin(url, 'GET', '/v1/journeys/onboarding_cli');
         expect(j.body).toMatchObject({ status: 'active', latestVersion: 1, draftChanged: false });
         expect(j.body.versions).toHaveLength(1);
-
       },
       CLI_BUDGET,
     );
