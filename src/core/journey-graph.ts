@@ -45,7 +45,7 @@ export function stepOrder(spec: JourneySpec): string[] {
  * millisecond for every customer in it: a clock advance of a day would take 86 million laps per run.
  */
 export const MIN_CYCLE_WAIT = 'PT1M';
-const MIN_CYCLE_WAIT_MS = 60_000;
+const MIN_CYCLE_WAIT_MS = parseDuration(MIN_CYCLE_WAIT)!.toMillis();
 
 function atLeastMinCycle(d: string): boolean {
   const parsed = parseDuration(d);
@@ -59,9 +59,9 @@ function waitsLong(w: WaitStep): boolean {
 
 /**
  * A cycle through sends, branches, splits and profile updates only would loop forever without time passing.
- * Such cycles exist exactly when the graph without the wait and wait_for steps of at least MIN_CYCLE_WAIT
- * (a wait_for's timeout) has one: one error per
- * strongly connected component of that graph that holds a cycle, naming one cycle through it.
+ * Such cycles exist exactly when the graph without the waits of at least MIN_CYCLE_WAIT (for wait_for, its
+ * timeout) has one: one error per strongly connected component of that graph that holds a cycle, naming
+ * one cycle through it.
  */
 export function findWaitlessCycles(steps: Step[], byId: ReadonlyMap<string, Step>): SpecError[] {
   const order = new Map(steps.map((s, i) => [s.id, i]));

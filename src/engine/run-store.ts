@@ -169,8 +169,11 @@ export function applyWalk(
   // A run waits at a step at most once: a path that reaches a step where the run already waits (since an
   // earlier walk, or by another path of this one) joins that wait. Parallel paths that loop back into a
   // wait (s2: wait, next [s0, s2]; s0 -> s2) used to double the run's timers at every lap, without end.
-  const waitingAt = new Set(ledger.waitsOf(row.id).filter((w) => w.kind === 'wait' || w.kind === 'wait_for').map((w) => w.step));
-  const waits = result.waits.filter((w) => !waitingAt.has(w.stepId) && waitingAt.add(w.stepId));
+  let waits = result.waits;
+  if (waits.length > 0) {
+    const waitingAt = new Set(ledger.waitsOf(row.id).filter((w) => w.kind === 'wait' || w.kind === 'wait_for').map((w) => w.step));
+    waits = waits.filter((w) => !waitingAt.has(w.stepId) && waitingAt.add(w.stepId));
+  }
   if (waits.length > 0 && result.exit === null) {
     ledger.addWaits(
       waits.map((w) => ({
