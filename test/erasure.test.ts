@@ -42,7 +42,7 @@ for (const d of DIALECTS) {
       return {
         runs: await n(store.db.selectFrom('runs').select(count).where('profile_id', '=', profileId)),
         waits: await n(store.db.selectFrom('waits').select(count).where('profile_id', '=', profileId)),
-        steps: await n(store.db.selectFrom('run_steps').innerJoin('runs', 'runs.id', 'run_steps.run_id').select(count).where('runs.profile_id', '=', profileId)),
+        steps: await n(store.db.selectFrom('run_history').innerJoin('runs', 'runs.id', 'run_history.run_id').select(count).where('runs.profile_id', '=', profileId)),
         messages: await n(store.db.selectFrom('messages').select(count).where('profile_id', '=', profileId)),
         sandbox: messageIds.length === 0 ? 0 : await n(store.db.selectFrom('sandbox_messages').select(count).where('message_id', 'in', messageIds)),
       };

@@ -55,7 +55,8 @@ for (const dialect of DIALECTS) {
         const ledger = new RunLedger(trx);
         ledger.putRun(r, true);
         ledger.addWaits([timer, goal]);
-        ledger.step({ workspace_id: WS, run_id: r.id, step: '$entry', type: 'entry', at: 1_000, outcome: 'entered', detail: null });
+        ledger.step(WS, r.id, ['$entry', 'entry', 1_000, 'entered', null]);
+        ledger.step(WS, r.id, ['w', 'wait', 1_000, 'waiting', { until: 'x' }]);
         expect(ledger.unwrittenRuns(r.profile_id, r.journey_id).map((x) => x.id)).toEqual([r.id]);
         expect((await ledger.run(r.id))?.status).toBe('active');
         expect(ledger.waitsOf(r.id).map((w) => w.kind).sort()).toEqual(['goal', 'wait']);
@@ -65,7 +66,17 @@ for (const dialect of DIALECTS) {
       });
       expect((await store.db.selectFrom('runs').selectAll().where('id', '=', r.id).executeTakeFirstOrThrow()).status).toBe('active');
       expect((await store.db.selectFrom('waits').select('id').where('run_id', '=', r.id).execute()).map((w) => w.id).sort()).toEqual([goal.id, timer.id].sort());
-      expect(await store.db.selectFrom('run_steps').select('outcome').where('run_id', '=', r.id).execute()).toEqual([{ outcome: 'entered' }]);
+      // One history row for the run's steps of the transaction, in order.
+      const history = await store.db.selectFrom('run_history').select(['steps', 'step_count']).where('run_id', '=', r.id).execute();
+      expect(history.map((h) => [JSON.parse(h.steps), h.step_count])).toEqual([
+        [
+          [
+            ['$entry', 'entry', 1_000, 'entered', null],
+            ['w', 'wait', 1_000, 'waiting', { until: 'x' }],
+          ],
+          2,
+        ],
+      ]);
     });
 
     it('loads runs with all their waits; a wait fires once; ending a run clears its waits; the upsert keeps the rest of the row', async () => {
@@ -109,19 +120,19 @@ for (const dialect of DIALECTS) {
         for (const r of runs) {
           ledger.putRun(r, true);
           ledger.addWaits([wait(r, 'wait', 'w')]);
-          ledger.step({ workspace_id: WS, run_id: r.id, step: '$entry', type: 'entry', at: 1, outcome: 'entered', detail: null });
+          ledger.step(WS, r.id, ['$entry', 'entry', 1, 'entered', null]);
         }
         await ledger.flush();
       });
       const ids = runs.map((r) => r.id);
-      const count = async (table: 'runs' | 'waits' | 'run_steps', column: 'id' | 'run_id') => {
+      const count = async (table: 'runs' | 'waits' | 'run_history', column: 'id' | 'run_id') => {
         let n = 0;
         for (let i = 0; i < ids.length; i += 400) n += (await store.db.selectFrom(table).select(column).where(column, 'in', ids.slice(i, i + 400)).execute()).length;
         return n;
       };
       expect(await count('runs', 'id')).toBe(950);
       expect(await count('waits', 'run_id')).toBe(950);
-      expect(await count('run_steps', 'run_id')).toBe(950);
+      expect(await count('run_history', 'run_id')).toBe(950);
     });
   });
 }

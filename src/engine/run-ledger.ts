@@ -1,9 +1,8 @@
-import type { Insertable } from 'kysely';
 import type { EventLike } from '../core/condition-eval.js';
 import { BatchHistory } from './batch-history.js';
 import { historyOf, type Db } from './run-store.js';
 import { insertRows, updateRows } from '../store/insert-rows.js';
-import type { RunStepTable, RunTable, WaitTable } from '../store/schema.js';
+import type { RunTable, WaitTable } from '../store/schema.js';
 
 // The runs, waits and step history that one engine transaction touches, kept in memory and written back
 // in a few multi-row statements at `flush`. One fired timer used to cost about seven single-row
@@ -21,6 +20,9 @@ const CHUNK = 400;
  */
 export type LedgerWait = Pick<WaitTable, 'id' | 'run_id' | 'kind' | 'step'>;
 
+/** One step of a run's history as `run_history.steps` holds it: step, type, at (epoch ms), outcome, detail. */
+export type HistoryStep = [step: string, type: string, at: number, outcome: string, detail: Record<string, unknown> | null];
+
 /** What changes in a run after it is created. */
 const RUN_STATE = ['status', 'converted_at', 'ended_at', 'end_reason', 'visits', 'updated_at'] as const;
 
@@ -33,7 +35,8 @@ export class RunLedger {
   private readonly newRuns = new Set<string>();
   private readonly newWaits = new Map<string, WaitTable>();
   private readonly goneWaits = new Set<string>();
-  private steps: Insertable<RunStepTable>[] = [];
+  /** Steps taken since the last flush, by run: one history row per run at flush. */
+  private taken = new Map<string, { workspaceId: string; steps: HistoryStep[] }>();
   private readonly histories = new Map<string, BatchHistory>();
 
   constructor(private readonly db: Db) {}
@@ -115,8 +118,10 @@ export class RunLedger {
     for (const w of this.waitsOf(runId)) this.deleteWait(runId, w.id);
   }
 
-  step(row: Insertable<RunStepTable>): void {
-    this.steps.push(row);
+  step(workspaceId: string, runId: string, step: HistoryStep): void {
+    const taken = this.taken.get(runId);
+    if (taken) taken.steps.push(step);
+    else this.taken.set(runId, { workspaceId, steps: [step] });
   }
 
   /** Writes everything pending; the ledger stays usable (and its cache valid) afterwards. */
@@ -137,8 +142,13 @@ export class RunLedger {
     for (let i = 0; i < waits.length; i += CHUNK) await insertRows(this.db, 'waits', waits.slice(i, i + CHUNK));
     this.newWaits.clear();
 
-    const steps = this.steps;
-    this.steps = [];
-    for (let i = 0; i < steps.length; i += CHUNK) await insertRows(this.db, 'run_steps', steps.slice(i, i + CHUNK));
+    const history = [...this.taken].map(([runId, { workspaceId, steps }]) => ({
+      workspace_id: workspaceId,
+      run_id: runId,
+      steps: JSON.stringify(steps),
+      step_count: steps.length,
+    }));
+    this.taken = new Map();
+    for (let i = 0; i < history.length; i += CHUNK) await insertRows(this.db, 'run_history', history.slice(i, i + CHUNK));
   }
 }

@@ -145,7 +145,7 @@ export function applyWalk(
   const at = now.getTime();
   for (const r of result.records) {
     visits.set(r.stepId, (visits.get(r.stepId) ?? 0) + 1);
-    ledger.step({ workspace_id: row.workspace_id, run_id: row.id, step: r.stepId, type: r.type, at, outcome: r.outcome, detail: r.detail ? JSON.stringify(r.detail) : null });
+    ledger.step(row.workspace_id, row.id, [r.stepId, r.type, at, r.outcome, r.detail ?? null]);
   }
   if (result.messages.length > 0) {
     const vars = templateVars({ spec, run: runInfo(row, spec), profile: profile.state });
@@ -231,5 +231,5 @@ export function endRun(ledger: RunLedger, row: RunTable, status: 'exited' | 'con
 }
 
 export function record(ledger: RunLedger, row: RunTable, step: string, type: string, outcome: string, now: Date, detail?: Record<string, unknown>): void {
-  ledger.step({ workspace_id: row.workspace_id, run_id: row.id, step, type, at: now.getTime(), outcome, detail: detail ? JSON.stringify(detail) : null });
+  ledger.step(row.workspace_id, row.id, [step, type, now.getTime(), outcome, detail ?? null]);
 }

@@ -225,7 +225,7 @@ export async function deleteProfile(store: Store, workspaceId: string, ref: Prof
       .where((eb) => eb.or([eb('profile_id', 'in', all), eb('other_profile_id', 'in', all)])).execute();
     const profiles = await trx.deleteFrom('profiles').where('workspace_id', '=', workspaceId).where('id', 'in', all).executeTakeFirst();
     const runIds = trx.selectFrom('runs').select('id').where('workspace_id', '=', workspaceId).where('profile_id', 'in', all);
-    await trx.deleteFrom('run_steps').where('workspace_id', '=', workspaceId).where('run_id', 'in', runIds).execute();
+    await trx.deleteFrom('run_history').where('workspace_id', '=', workspaceId).where('run_id', 'in', runIds).execute();
     await trx.deleteFrom('waits').where('workspace_id', '=', workspaceId).where('profile_id', 'in', all).execute();
     const runs = await trx.deleteFrom('runs').where('workspace_id', '=', workspaceId).where('profile_id', 'in', all).executeTakeFirst();
     const messageIds = trx.selectFrom('messages').select('id').where('workspace_id', '=', workspaceId).where('profile_id', 'in', all);

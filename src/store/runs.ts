@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from './schema.js';
 import { legacyMessageId, messageId } from '../engine/run-store.js';
+import type { HistoryStep } from '../engine/run-ledger.js';
 
 // Reading runs for the admin API.
 
@@ -26,7 +27,9 @@ export async function runsOfProfile(db: Kysely<Database>, workspaceId: string, p
   const runs = await db.selectFrom('runs').selectAll().where('workspace_id', '=', workspaceId).where('profile_id', '=', profileId).orderBy('entered_at', 'desc').execute();
   if (runs.length === 0) return [];
   const ids = runs.map((r) => r.id);
-  const steps = await db.selectFrom('run_steps').selectAll().where('run_id', 'in', ids).orderBy('id').execute();
+  const history = await db.selectFrom('run_history').select(['run_id', 'steps']).where('run_id', 'in', ids).orderBy('id').execute();
+  const stepsOf = new Map<string, HistoryStep[]>(ids.map((id) => [id, []]));
+  for (const h of history) stepsOf.get(h.run_id)?.push(...(JSON.parse(h.steps) as HistoryStep[]));
   const waits = await db.selectFrom('waits').selectAll().where('run_id', 'in', ids).where('kind', 'in', ['wait', 'wait_for']).execute();
   const messages = new Map(
     (await db.selectFrom('messages').select(['id', 'status', 'channel', 'reason']).where('run_id', 'in', ids).execute()).map((m) => [m.id, m]),
@@ -46,12 +49,9 @@ export async function runsOfProfile(db: Kysely<Database>, workspaceId: string, p
     goalDeadline: iso(r.goal_deadline),
     endedAt: iso(r.ended_at),
     endReason: r.end_reason,
-    steps: steps
-      .filter((s) => s.run_id === r.id)
-      .map((s) => {
-        const detail = s.detail ? (JSON.parse(s.detail) as unknown) : null;
-        const m = s.type === 'send' ? messageOf(r.id, s.step, detail) : undefined;
-        return { step: s.step, type: s.type, at: new Date(s.at).toISOString(), outcome: m ? m.status : s.outcome, detail, ...(m ? { message: m } : {}) };
-      }),
+    steps: stepsOf.get(r.id)!.map(([step, type, at, outcome, detail]) => {
+      const m = type === 'send' ? messageOf(r.id, step, detail) : undefined;
+      return { step, type, at: new Date(at).toISOString(), outcome: m ? m.status : outcome, detail, ...(m ? { message: m } : {}) };
+    }),
   }));
 }

@@ -85,7 +85,7 @@ export interface Database {
   journeys: JourneyTable;
   journey_versions: JourneyVersionTable;
   runs: RunTable;
-  run_steps: RunStepTable;
+  run_history: RunHistoryTable;
   waits: WaitTable;
   messages: MessageTable;
   sandbox_messages: SandboxMessageTable;
@@ -137,15 +137,16 @@ export interface RunTable {
   updated_at: number;
 }
 
-export interface RunStepTable {
+/**
+ * A run's history: one row per run and transaction, its steps in order as a JSON array of
+ * `[step, type, at, outcome, detail]` (`at` in epoch milliseconds, `detail` an object or null).
+ */
+export interface RunHistoryTable {
   id: Generated<number>;
   workspace_id: string;
   run_id: string;
-  step: string;
-  type: string;
-  at: number;
-  outcome: string;
-  detail: string | null;
+  steps: string;
+  step_count: number;
 }
 
 /** What a run is waiting on: a timer, an event (with an optional timeout), its goal or an exit event. */

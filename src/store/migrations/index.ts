@@ -8,6 +8,7 @@ import { identifierIndex } from './0005_identifier_index.js';
 import { dueOrder } from './0006_due_order.js';
 import { sparseFallbackIndex } from './0007_sparse_fallback_index.js';
 import { runUpdatesInPlace } from './0008_run_updates_in_place.js';
+import { runHistory } from './0009_run_history.js';
 
 // Migrations live in code (not files read at run time) so the compiled package carries them.
 export function migrations(dialect: Dialect): MigrationProvider {
@@ -20,6 +21,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
     '0006_due_order': dueOrder(),
     '0007_sparse_fallback_index': sparseFallbackIndex(),
     '0008_run_updates_in_place': runUpdatesInPlace(dialect),
+    '0009_run_history': runHistory(dialect),
   };
   return { getMigrations: async () => all };
 }

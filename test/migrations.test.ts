@@ -1,0 +1,78 @@
+import { Migrator, sql, type Kysely } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore, type Store } from '../src/store/db.js';
+import { migrations } from '../src/store/migrations/index.js';
+import { DIALECTS } from './support/dialects.js';
+
+// Migrations that move data, run on a database holding rows in the old shape: up, then down again.
+
+interface OldStep {
+  workspace_id: string;
+  run_id: string;
+  step: string;
+  type: string;
+  at: number;
+  outcome: string;
+  detail: string | null;
+}
+
+const OLD_STEPS: OldStep[] = [
+  { workspace_id: 'ws_1', run_id: 'run_a', step: '$entry', type: 'entry', at: 1_000, outcome: 'entered', detail: '{"event":"Signed Up","messageId":"m1"}' },
+  { workspace_id: 'ws_1', run_id: 'run_b', step: '$entry', type: 'entry', at: 1_001, outcome: 'entered', detail: null },
+  { workspace_id: 'ws_1', run_id: 'run_a', step: 'welcome', type: 'send', at: 1_000, outcome: 'to_gate', detail: '{"attempt":1,"channel":["email"]}' },
+  { workspace_id: 'ws_1', run_id: 'run_a', step: 'day_3', type: 'wait', at: 1_000, outcome: 'waiting', detail: null },
+];
+
+for (const dialect of DIALECTS) {
+  describe.skipIf(!dialect.available)(`migrations [${dialect.name}]`, () => {
+    let store: Store;
+    let migrator: Migrator;
+
+    beforeAll(async () => {
+      store = await openStore(dialect.fresh().config);
+      const schema = dialect.name === 'postgres' ? (await sql<{ s: string }>`select current_schema() as s`.execute(store.db)).rows[0].s : undefined;
+      migrator = new Migrator({ db: store.db, provider: migrations(dialect.name), migrationTableSchema: schema });
+    });
+    afterAll(async () => {
+      await store?.close();
+    });
+
+    it('0009 moves each run_steps row into run_history, in order, and back down', async () => {
+      const to8 = await migrator.migrateTo('0008_run_updates_in_place');
+      expect(to8.error).toBeUndefined();
+      const old = store.db as unknown as Kysely<{ run_steps: OldStep & { id?: number } }>;
+      for (const s of OLD_STEPS) await old.insertInto('run_steps').values(s).execute();
+
+      const up = await migrator.migrateTo('0009_run_history');
+      expect(up.error).toBeUndefined();
+      const rows = await store.db.selectFrom('run_history').select(['workspace_id', 'run_id', 'steps', 'step_count']).orderBy('id').execute();
+      expect(rows.map((r) => ({ ...r, steps: JSON.parse(r.steps) as unknown }))).toEqual(
+        OLD_STEPS.map((s) => ({
+          workspace_id: s.workspace_id,
+          run_id: s.run_id,
+          steps: [[s.step, s.type, s.at, s.outcome, s.detail === null ? null : JSON.parse(s.detail)]],
+          step_count: 1,
+        })),
+      );
+
+      // A row the engine writes now (two steps) expands into two run_steps rows on the way down.
+      await store.db
+        .insertInto('run_history')
+        .values({ workspace_id: 'ws_1', run_id: 'run_b', steps: JSON.stringify([['w', 'wait', 2_000, 'resumed', null], ['$goal', 'goal', 2_000, 'converted', { event: 'Activated' }]]), step_count: 2 })
+        .execute();
+      const down = await migrator.migrateTo('0008_run_updates_in_place');
+      expect(down.error).toBeUndefined();
+      const back = await old.selectFrom('run_steps').select(['workspace_id', 'run_id', 'step', 'type', 'at', 'outcome', 'detail']).orderBy('id').execute();
+      expect(back.map((r) => ({ ...r, at: Number(r.at), detail: r.detail === null ? null : (JSON.parse(r.detail) as unknown) }))).toEqual(
+        [
+          ...OLD_STEPS,
+          { workspace_id: 'ws_1', run_id: 'run_b', step: 'w', type: 'wait', at: 2_000, outcome: 'resumed', detail: null },
+          { workspace_id: 'ws_1', run_id: 'run_b', step: '$goal', type: 'goal', at: 2_000, outcome: 'converted', detail: '{"event":"Activated"}' },
+        ].map((s) => ({ ...s, detail: s.detail === null ? null : (JSON.parse(s.detail) as unknown) })),
+      );
+
+      const latest = await migrator.migrateToLatest();
+      expect(latest.error).toBeUndefined();
+    });
+  });
+}
