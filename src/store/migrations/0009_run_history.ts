@@ -7,11 +7,12 @@ import type { Dialect } from '../db.js';
 // and transaction, its steps a JSON array of `[step, type, at, outcome, detail]` in order. Existing steps
 // move over one per row; `down` expands the rows back.
 export function runHistory(dialect: Dialect): Migration {
+  /** A table whose `id` numbers rows in insertion order: the order of a run's steps. */
+  const serial = (db: Kysely<unknown>, table: string) =>
+    db.schema.createTable(table).addColumn('id', dialect === 'postgres' ? 'bigserial' : 'integer', (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()));
   return {
     async up(db: Kysely<unknown>) {
-      await db.schema
-        .createTable('run_history')
-        .addColumn('id', dialect === 'postgres' ? 'bigserial' : 'integer', (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+      await serial(db, 'run_history')
         .addColumn('workspace_id', 'text', (c) => c.notNull())
         .addColumn('run_id', 'text', (c) => c.notNull())
         .addColumn('steps', 'text', (c) => c.notNull())
@@ -28,9 +29,7 @@ export function runHistory(dialect: Dialect): Migration {
       await db.schema.dropTable('run_steps').execute();
     },
     async down(db: Kysely<unknown>) {
-      await db.schema
-        .createTable('run_steps')
-        .addColumn('id', dialect === 'postgres' ? 'bigserial' : 'integer', (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+      await serial(db, 'run_steps')
         .addColumn('workspace_id', 'text', (c) => c.notNull())
         .addColumn('run_id', 'text', (c) => c.notNull())
         .addColumn('step', 'text', (c) => c.notNull())
