@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { laneOf } from '../src/engine/claims.js';
 import type { Clock } from '../src/engine/clock.js';
+import { newId } from '../src/lib/ids.js';
 import { Runtime } from '../src/engine/runtime.js';
 import { migrate, openStore } from '../src/store/db.js';
 import { DIALECTS, sqlite } from './support/dialects.js';
@@ -11,6 +14,24 @@ import { ingest, startTestServer, type TestServer } from './support/server.js';
 // behind (a customer no lane owns would never get their message). SQLite runs one lane whatever is set.
 
 const CUSTOMERS = 60;
+
+describe('laneOf', () => {
+  it('puts every customer in exactly one lane, always the same', () => {
+    fc.assert(
+      fc.property(fc.string(), fc.integer({ min: 1, max: 16 }), (id, count) => {
+        const lane = laneOf(id, count);
+        expect(Number.isInteger(lane) && lane >= 0 && lane < count).toBe(true);
+        expect(laneOf(id, count)).toBe(lane);
+      }),
+    );
+  });
+
+  it('spreads profile ids made together evenly over the lanes', () => {
+    const counts = [0, 0, 0];
+    for (let i = 0; i < 30_000; i++) counts[laneOf(newId('prf', 1_767_600_000_000 + Math.floor(i / 100)), 3)]++;
+    for (const n of counts) expect(n).toBeGreaterThan(9_000);
+  });
+});
 
 for (const d of DIALECTS) {
   describe.skipIf(!d.available)(`engine lanes (${d.name})`, () => {

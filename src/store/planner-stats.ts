@@ -15,6 +15,8 @@ import type { Store } from './db.js';
 // (messages, events) keep autovacuum's pace: their values move as they grow (a message's status, from sent
 // to deferred for quiet hours), and the claim of deferred messages read the whole table for each batch when
 // `messages` was analyzed only at each doubling.
+//
+// With autovacuum on, Chorus only gives a table its first statistics (see `staleTables`).
 
 const BASE_THRESHOLD = 50;
 const SCALE = 0.1;
@@ -52,47 +54,84 @@ async function indexedColumns(store: Store, table: string): Promise<string[]> {
   return rows.map((r) => r.attname);
 }
 
+/** One table's activity, as pg_stat_user_tables counts it. */
+export interface TableActivity {
+  name: string;
+  live: number;
+  /** Rows inserted, updated and deleted since the statistics were reset (cumulative). */
+  changed: number;
+  /** PostgreSQL's n_mod_since_analyze. */
+  since: number;
+  /** Analyzed at least once, by anyone (ANALYZE or autovacuum). */
+  analyzed: boolean;
+}
+
+/** What a table looked like at this process's last ANALYZE of it. */
+export interface AtAnalyze {
+  changed: number;
+  live: number;
+}
+
+/**
+ * The tables to analyze now. With autovacuum on, only tables never analyzed by anyone, once enough rows
+ * have arrived: autovacuum wakes up once a minute, and until its first ANALYZE of a fresh schema every
+ * lookup is a scan (the duplicate check of each /v1/batch read every event: 39 ms a batch). After that
+ * first analysis autovacuum keeps them.
+ */
+export function staleTables(tables: readonly TableActivity[], atLast: ReadonlyMap<string, AtAnalyze>, autovacuum: boolean): string[] {
+  return tables
+    .filter((t) => {
+      const last = atLast.get(t.name);
+      if (last === undefined) return (!autovacuum || !t.analyzed) && t.since > BASE_THRESHOLD + SCALE * t.live;
+      if (autovacuum) return false;
+      const resized = Math.abs(t.live - last.live) > BASE_THRESHOLD + SCALE * last.live;
+      const turnedOver = t.changed - last.changed > BASE_THRESHOLD + TURNOVER * t.live;
+      return resized || turnedOver;
+    })
+    .map((t) => t.name);
+}
+
 // Checked every 2 s: a fresh schema fills fast, and until its first ANALYZE every lookup is a scan.
 export async function keepPlannerStats(store: Store, logger: Logger, intervalMs = 2_000): Promise<PlannerStats | null> {
   if (store.dialect !== 'postgres') return null;
   const { rows } = await sql<{ autovacuum: string }>`show autovacuum`.execute(store.db);
-  if (rows[0]?.autovacuum === 'on') return null;
-  logger.warn('PostgreSQL autovacuum is off: Chorus will ANALYZE its own tables as they change (turn autovacuum on to leave this to PostgreSQL)');
+  const autovacuum = rows[0]?.autovacuum === 'on';
+  if (!autovacuum) {
+    logger.warn('PostgreSQL autovacuum is off: Chorus will ANALYZE its own tables as they change (turn autovacuum on to leave this to PostgreSQL)');
+  }
 
   /**
    * Rows changed (inserted, updated, deleted: cumulative) and live at this process's last ANALYZE of each
    * table. An ANALYZE of some columns doesn't reset PostgreSQL's own n_mod_since_analyze, so the count
    * since is kept here; a table not analyzed yet by this process goes by n_mod_since_analyze.
    */
-  const atLastAnalyze = new Map<string, { changed: number; live: number }>();
+  const atLastAnalyze = new Map<string, AtAnalyze>();
   /** Indexed columns per table; indexes change only with a migration, which a restart runs. */
   const columnsOf = new Map<string, string[]>();
   let running: Promise<string[]> | undefined;
   const refresh = (): Promise<string[]> =>
     (running ??= (async () => {
       try {
-        const tables = await sql<{ relname: string; live: number | string; changed: number | string; since: number | string }>`
-          select relname, n_live_tup as live, n_tup_ins + n_tup_upd + n_tup_del as changed, n_mod_since_analyze as since
+        const result = await sql<{ relname: string; live: number | string; changed: number | string; since: number | string; analyzed: boolean }>`
+          select relname, n_live_tup as live, n_tup_ins + n_tup_upd + n_tup_del as changed, n_mod_since_analyze as since,
+            (last_analyze is not null or last_autoanalyze is not null) as analyzed
           from pg_stat_user_tables where schemaname = current_schema()`.execute(store.db);
-        const stale = tables.rows.filter((t) => {
-          const live = Number(t.live);
-          const last = atLastAnalyze.get(t.relname);
-          if (last === undefined) return Number(t.since) > BASE_THRESHOLD + SCALE * live;
-          const resized = Math.abs(live - last.live) > BASE_THRESHOLD + SCALE * last.live;
-          const turnedOver = Number(t.changed) - last.changed > BASE_THRESHOLD + TURNOVER * live;
-          return resized || turnedOver;
-        });
+        const tables = new Map(
+          result.rows.map((t) => [t.relname, { name: t.relname, live: Number(t.live), changed: Number(t.changed), since: Number(t.since), analyzed: t.analyzed }]),
+        );
+        const stale = staleTables([...tables.values()], atLastAnalyze, autovacuum);
         // One table at a time: ANALYZE samples rows, it takes no lock that blocks reads or writes.
-        for (const t of stale) {
-          let columns = columnsOf.get(t.relname);
-          if (!columns) columnsOf.set(t.relname, (columns = await indexedColumns(store, t.relname)));
+        for (const name of stale) {
+          let columns = columnsOf.get(name);
+          if (!columns) columnsOf.set(name, (columns = await indexedColumns(store, name)));
           await store.db.transaction().execute(async (trx) => {
             await sql`set local default_statistics_target = ${sql.lit(STATISTICS_TARGET)}`.execute(trx);
-            await sql`analyze ${sql.id(t.relname)} ${columns.length > 0 ? sql`(${sql.join(columns.map((c) => sql.id(c)))})` : sql``}`.execute(trx);
+            await sql`analyze ${sql.id(name)} ${columns.length > 0 ? sql`(${sql.join(columns.map((c) => sql.id(c)))})` : sql``}`.execute(trx);
           });
-          atLastAnalyze.set(t.relname, { changed: Number(t.changed), live: Number(t.live) });
+          const t = tables.get(name)!;
+          atLastAnalyze.set(name, { changed: t.changed, live: t.live });
         }
-        return stale.map((t) => t.relname);
+        return stale;
       } finally {
         running = undefined;
       }
