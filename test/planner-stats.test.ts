@@ -3,13 +3,26 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, openStore, type Store } from '../src/store/db.js';
 import fc from 'fast-check';
-import { keepPlannerStats, staleTables, type AtAnalyze, type TableActivity } from '../src/store/planner-stats.js';
+import { keepPlannerStats, staleTables, type AtAnalyze, type PlannerStats, type TableActivity } from '../src/store/planner-stats.js';
 import { DIALECTS } from './support/dialects.js';
 
 // With PostgreSQL's autovacuum off, Chorus analyzes its own tables once they have changed enough, so the
 // planner has statistics. With it on (or on SQLite) Chorus leaves statistics alone.
 
 const quiet = pino({ level: 'silent' });
+
+/**
+ * Refreshes until `name` is analyzed (or 15 s pass), returning the last refresh's tables: a backend reports
+ * its row counts to the statistics system shortly after its transaction ends.
+ */
+async function refreshUntil(keeper: PlannerStats, name: string): Promise<string[]> {
+  let analyzed: string[] = [];
+  for (let i = 0; i < 60 && !analyzed.includes(name); i++) {
+    analyzed = await keeper.refresh();
+    if (!analyzed.includes(name)) await new Promise((r) => setTimeout(r, 250));
+  }
+  return analyzed;
+}
 
 const table = (over: Partial<TableActivity> = {}): TableActivity => ({ name: 't', live: 1_000, changed: 1_000, since: 1_000, analyzed: false, ...over });
 
@@ -62,11 +75,7 @@ for (const dialect of DIALECTS) {
       if (rows[0].autovacuum === 'on') {
         // A fresh table gets its first statistics from Chorus, then belongs to autovacuum.
         await sql`insert into workspaces (id, name, created_at) select 'ws_' || g, 'analyze ' || g, 0 from generate_series(1, 300) g`.execute(store.db);
-        let first: string[] = [];
-        for (let i = 0; i < 60 && !first.includes('workspaces'); i++) {
-          first = await keeper!.refresh();
-          if (!first.includes('workspaces')) await new Promise((r) => setTimeout(r, 250));
-        }
+        const first = await refreshUntil(keeper!, 'workspaces');
         expect(first).toContain('workspaces');
         await sql`insert into workspaces (id, name, created_at) select 'wx_' || g, 'more ' || g, 0 from generate_series(1, 600) g`.execute(store.db);
         await new Promise((r) => setTimeout(r, 600));
@@ -75,12 +84,7 @@ for (const dialect of DIALECTS) {
         return;
       }
       await sql`insert into workspaces (id, name, created_at) select 'ws_' || g, 'analyze ' || g, 0 from generate_series(1, 300) g`.execute(store.db);
-      // A backend reports its row counts to the statistics system shortly after its transaction ends.
-      let analyzed: string[] = [];
-      for (let i = 0; i < 60 && !analyzed.includes('workspaces'); i++) {
-        analyzed = await keeper!.refresh();
-        if (!analyzed.includes('workspaces')) await new Promise((r) => setTimeout(r, 250));
-      }
+      const analyzed = await refreshUntil(keeper!, 'workspaces');
       expect(analyzed).toContain('workspaces');
       expect(analyzed).not.toContain('journeys');
       const stats = await sql<{ last_analyze: Date | null; n_mod_since_analyze: number }>`
@@ -101,22 +105,14 @@ for (const dialect of DIALECTS) {
       expect(await keeper!.refresh()).not.toContain('workspaces');
       // Twice as many writes as rows: the values have moved on; analyze again.
       await sql`update workspaces set created_at = 3 where id like 'ws_%'`.execute(store.db);
-      let again: string[] = [];
-      for (let i = 0; i < 60 && !again.includes('workspaces'); i++) {
-        again = await keeper!.refresh();
-        if (!again.includes('workspaces')) await new Promise((r) => setTimeout(r, 250));
-      }
+      const again = await refreshUntil(keeper!, 'workspaces');
       expect(again).toContain('workspaces');
       // Growth: more than 50 + 10% of the rows of the last analysis (300).
       await sql`insert into workspaces (id, name, created_at) select 'wg_' || g, 'grown ' || g, 0 from generate_series(1, 70) g`.execute(store.db);
       await new Promise((r) => setTimeout(r, 600));
       expect(await keeper!.refresh()).not.toContain('workspaces');
       await sql`insert into workspaces (id, name, created_at) select 'wh_' || g, 'grown more ' || g, 0 from generate_series(1, 20) g`.execute(store.db);
-      let grown: string[] = [];
-      for (let i = 0; i < 60 && !grown.includes('workspaces'); i++) {
-        grown = await keeper!.refresh();
-        if (!grown.includes('workspaces')) await new Promise((r) => setTimeout(r, 250));
-      }
+      const grown = await refreshUntil(keeper!, 'workspaces');
       expect(grown).toContain('workspaces');
       await keeper!.stop();
     });
