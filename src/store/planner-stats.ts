@@ -13,8 +13,9 @@ import type { Store } from './db.js';
 // status at each step) or add and remove them (timers): in the journey benchmark it analyzed both at nearly
 // every check (19 and 17 times in 40 s), 11% of the database's time in ANALYZE all told. Appending tables
 // (messages, events) keep autovacuum's pace: their values move as they grow (a message's status, from sent
-// to deferred for quiet hours), and the claim of deferred messages read the whole table for each batch when
-// `messages` was analyzed only at each doubling.
+// to deferred for quiet hours): analyzed only at each doubling, `messages` had statistics from before the
+// first deferred message (a claim of deferred messages, planned from them, re-read its window once per row
+// until claims stopped depending on statistics: claims.ts).
 //
 // With autovacuum on, Chorus only gives a table its first statistics (see `staleTables`).
 
