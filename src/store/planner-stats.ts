@@ -6,23 +6,26 @@ import type { Store } from './db.js';
 // CI machines, some hand-tuned servers) Chorus's tables never get any, and the planner turns index lookups
 // into filtered scans: "which profiles own these emails" read every email of the workspace (10 ms at 5,000
 // customers, growing with each one). When autovacuum is off, Chorus analyzes its own tables: first on
-// autovacuum's rule (after 50 + 10% of the table's rows have changed), then again when the table has grown
-// or shrunk by 50 + 10% of its rows, or when as many rows as it holds have been written since.
+// autovacuum's rule (after 50 + 10% of the table's rows have changed), then again when the table has
+// doubled or halved, or when twice as many rows as it holds have been written since.
 //
-// Autovacuum's rule counts every write, and most writes to `runs` and `waits` rewrite rows in place (a run's
-// status at each step) or add and remove them (timers): in the journey benchmark it analyzed both at nearly
-// every check (19 and 17 times in 40 s), 11% of the database's time in ANALYZE all told. Appending tables
-// (messages, events) keep autovacuum's pace: their values move as they grow (a message's status, from sent
-// to deferred for quiet hours): analyzed only at each doubling, `messages` had statistics from before the
-// first deferred message (a claim of deferred messages, planned from them, re-read its window once per row
-// until claims stopped depending on statistics: claims.ts).
+// Why so seldom: the planner scales a table's row count to its current size on its own (the statistics'
+// rows per page times the pages there are now), so statistics only need to follow the values, and those
+// of Chorus's tables move when a table doubles or turns over, not at every 10%. Autovacuum's rule counts
+// every write, and most writes to `runs` and `waits` rewrite rows in place (a run's status at each step) or
+// add and remove them (timers): in the journey benchmark it analyzed both at nearly every check (19 and 17
+// times in 40 s), 11% of the database's time in ANALYZE all told; re-analyzing at 10% growth still took 85
+// ANALYZEs and ~9% (2.0–2.6 s). Doubling: ~33 and 0.7 s. Claims of due work don't depend on statistics
+// (claims.ts): planned from statistics taken before any message was deferred, a claim of deferred messages
+// once re-read its window for every row.
 //
 // With autovacuum on, Chorus only gives a table its first statistics (see `staleTables`).
 
 const BASE_THRESHOLD = 50;
+/** autovacuum's analyze scale factor: the first analysis, after 50 + 10% of the rows have changed. */
 const SCALE = 0.1;
 /** Rows written since the last analysis, as a multiple of the live rows, that call for another one. */
-const TURNOVER = 1;
+const TURNOVER = 2;
 /**
  * Rows sampled per column are 300 × this. The lookups Chorus plans need row counts and rough
  * distributions, not fine histograms; PostgreSQL's default (100) made `ANALYZE messages` take ~0.7 s of
@@ -85,7 +88,8 @@ export function staleTables(tables: readonly TableActivity[], atLast: ReadonlyMa
       const last = atLast.get(t.name);
       if (last === undefined) return (!autovacuum || !t.analyzed) && t.since > BASE_THRESHOLD + SCALE * t.live;
       if (autovacuum) return false;
-      const resized = Math.abs(t.live - last.live) > BASE_THRESHOLD + SCALE * last.live;
+      // Doubled or halved (50 rows of slack, so small tables aren't analyzed at every few rows).
+      const resized = t.live > 2 * last.live + BASE_THRESHOLD || 2 * t.live + BASE_THRESHOLD < last.live;
       const turnedOver = t.changed - last.changed > BASE_THRESHOLD + TURNOVER * t.live;
       return resized || turnedOver;
     })
