@@ -57,7 +57,7 @@ export async function spawnServer(opts: SpawnOptions): Promise<ChildServer> {
   for (const name of ['DATABASE_URL', 'CHORUS_PG_SCHEMA', 'CHORUS_DATA_DIR', 'CHORUS_SQLITE_SYNCHRONOUS', 'CHORUS_PG_POOL_SIZE']) delete env[name];
   Object.assign(env, { PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' }, opts.env);
   // The same young-generation size as `npm start` and bin/chorus.js.
-  const nodeArgs = ['--max-semi-space-size=64'];
+  const nodeArgs = ['--max-semi-space-size=128'];
   if (opts.cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);
   buildOnce();
   const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'dist/cli/main.js'), 'start'], {
