@@ -1,5 +1,5 @@
 import { sha256Hex } from '../lib/sha256.js';
-import { SqliteAdapter, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { EventLike, SendOutcome } from '../core/condition-eval.js';
 import type { JourneySpec } from '../core/journey-spec.js';
 import type { ProfileState } from '../core/types.js';
@@ -38,16 +38,27 @@ export interface LoadedProfile {
 export async function loadProfiles(db: Db, workspaceId: string, ids: string[]): Promise<Map<string, LoadedProfile>> {
   const out = new Map<string, LoadedProfile>();
   if (ids.length === 0) return out;
-  const rows = await db.selectFrom('profiles').selectAll().where('workspace_id', '=', workspaceId).where('id', 'in', ids).execute();
-  // On PostgreSQL `kind` is filtered here, not in SQL: with `kind = 'user_id'` in the query and no fresh
-  // statistics, it preferred the primary key (workspace_id, kind, …) and read every user id of the
-  // workspace. SQLite finds the user ids through (workspace_id, profile_id, kind) and returns only those:
-  // a customer has about four identifiers, and making rows into objects is most of a read's cost.
-  let q = db.selectFrom('identifiers').select(['profile_id', 'kind']).where('workspace_id', '=', workspaceId).where('profile_id', 'in', ids);
-  if (db.getExecutor().adapter instanceof SqliteAdapter) q = q.where('kind', '=', 'user_id');
-  const identifiers = await q.execute();
-  const withUser = new Set(identifiers.filter((i) => i.kind === 'user_id').map((i) => i.profile_id));
-  for (const r of rows) out.set(r.id, { state: profileFromRow(r), hasUserId: withUser.has(r.id) });
+  // Whether each customer has a user id, asked per row in the same query: a scalar subquery runs as one
+  // probe of (workspace_id, profile_id, kind) per profile whatever the statistics (as a join, a stale
+  // plan once read every user id of the workspace), and answers one flag instead of every identifier
+  // of every customer (~4 rows each) in a second round trip.
+  const rows = await db
+    .selectFrom('profiles')
+    .selectAll('profiles')
+    .select((eb) =>
+      eb
+        .selectFrom('identifiers')
+        .select(sql.lit(1).as('one'))
+        .whereRef('identifiers.workspace_id', '=', 'profiles.workspace_id')
+        .whereRef('identifiers.profile_id', '=', 'profiles.id')
+        .where('identifiers.kind', '=', 'user_id')
+        .limit(1)
+        .as('has_user_id'),
+    )
+    .where('profiles.workspace_id', '=', workspaceId)
+    .where('profiles.id', 'in', ids)
+    .execute();
+  for (const r of rows) out.set(r.id, { state: profileFromRow(r), hasUserId: r.has_user_id !== null });
   return out;
 }
 
