@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, openStore, type Store } from '../src/store/db.js';
-import { insertRows, updateRows } from '../src/store/insert-rows.js';
+import { insertRows, updateRows, writeAll } from '../src/store/insert-rows.js';
 import { DIALECTS } from './support/dialects.js';
 
 // The hot paths' multi-row INSERT, written as SQL text: the same rows, conflicts and errors as Kysely's.
@@ -139,6 +139,46 @@ for (const dialect of DIALECTS) {
       ]);
       expect(back[2]).toMatchObject({ id: 'run_up3', status: 'converted', journey_key: 'k' });
       expect(back[2].end_reason).toMatch(/^x\ufffd+$/);
+    });
+
+    it('writeAll: inserts, updates and deletes of disjoint rows together (PostgreSQL: one statement), any text included', async () => {
+      await insertRows(store.db, 'runs', [row('run_wa1', 'active'), row('run_wa2', 'active'), row('run_wa3', 'active')]);
+      const wait = (id: string, runId: string) => ({ id, workspace_id: 'ws_rows', run_id: runId, journey_id: 'jny_1', profile_id: `prf_${runId}`, step: 's', kind: 'wait', event_name: null, due_at: 5, created_at: 1 });
+      await insertRows(store.db, 'waits', [wait('wait_wa1', 'run_wa1'), wait('wait_wa2', 'run_wa2')]);
+      await writeAll(store.db, [
+        { kind: 'insert', table: 'runs', rows: [row('run_wa4', 'active'), row('run_wa1', 'never')], conflict: { column: 'id', update: ['status'] } },
+        { kind: 'update', table: 'runs', key: 'id', columns: ['status', 'end_reason'], rows: [{ ...row('run_wa2', 'exited'), end_reason: 'it\'s "gone" \ud800' }, { ...row('run_wa3', 'completed'), end_reason: null }] },
+        { kind: 'delete', table: 'waits', column: 'id', values: ['wait_wa1', 'wait_missing'] },
+        { kind: 'insert', table: 'waits', rows: [wait('wait_wa3', 'run_wa4')] },
+        { kind: 'insert', table: 'run_history', rows: [] },
+      ]);
+      const runs = await store.db.selectFrom('runs').select(['id', 'status', 'end_reason']).where('id', 'like', 'run_wa%').orderBy('id').execute();
+      expect(runs.map((r) => [r.id, r.status])).toEqual([
+        ['run_wa1', 'never'],
+        ['run_wa2', 'exited'],
+        ['run_wa3', 'completed'],
+        ['run_wa4', 'active'],
+      ]);
+      // The lone surrogate went its own way (as an array), the rest together.
+      expect(runs[1].end_reason).toMatch(/^it's "gone" \ufffd+$/);
+      expect(runs[2].end_reason).toBeNull();
+      const waits = await store.db.selectFrom('waits').select('id').where('id', 'like', 'wait_wa%').orderBy('id').execute();
+      expect(waits.map((w) => w.id)).toEqual(['wait_wa2', 'wait_wa3']);
+      await expect(writeAll(store.db, [{ kind: 'delete', table: 'waits', column: 'id', values: [] }])).resolves.toBeUndefined();
+    });
+
+    it('writeAll: all or nothing (PostgreSQL: one statement; SQLite: inside the caller\'s transaction)', async () => {
+      await insertRows(store.db, 'runs', [row('run_wb1', 'active')]);
+      const attempt = store.db.transaction().execute((trx) =>
+        writeAll(trx, [
+          { kind: 'update', table: 'runs', key: 'id', columns: ['status'], rows: [row('run_wb1', 'exited')] },
+          // A duplicate id with no conflict clause fails the statement.
+          { kind: 'insert', table: 'runs', rows: [row('run_wb1', 'again')] },
+        ]),
+      );
+      await expect(attempt).rejects.toThrow();
+      const back = await store.db.selectFrom('runs').select('status').where('id', '=', 'run_wb1').executeTakeFirstOrThrow();
+      expect(back.status).toBe('active');
     });
   });
 }

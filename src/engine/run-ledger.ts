@@ -1,7 +1,7 @@
 import type { EventLike } from '../core/condition-eval.js';
 import { BatchHistory } from './batch-history.js';
 import { historyOf, type Db } from './run-store.js';
-import { insertRows, updateRows } from '../store/insert-rows.js';
+import { writeAll } from '../store/insert-rows.js';
 import type { RunTable, WaitTable } from '../store/schema.js';
 
 // The runs, waits and step history that one engine transaction touches, kept in memory and written back
@@ -10,7 +10,7 @@ import type { RunTable, WaitTable } from '../store/schema.js';
 // the run); a batch of 200 timers now costs a handful. Reads of runs and their waits go through the
 // ledger, so the engine always sees its own unflushed writes.
 
-/** Rows per multi-row statement: well under SQLite's and PostgreSQL's bound-parameter limits. */
+/** Runs read per statement: well under SQLite's and PostgreSQL's bound-parameter limits. */
 const CHUNK = 400;
 
 /**
@@ -124,31 +124,34 @@ export class RunLedger {
     else this.taken.set(runId, { workspaceId, steps: [step] });
   }
 
-  /** Writes everything pending; the ledger stays usable (and its cache valid) afterwards. */
+  /**
+   * Writes everything pending, in one statement on PostgreSQL (`writeAll`: the runs created and changed,
+   * timers removed and added, and the history are disjoint rows); the ledger stays usable (and its cache
+   * valid) afterwards.
+   */
   async flush(): Promise<void> {
     const created: RunTable[] = [];
     const changed: RunTable[] = [];
     for (const id of this.dirtyRuns) (this.newRuns.has(id) ? created : changed).push(this.runs.get(id)!);
-    for (let i = 0; i < created.length; i += CHUNK) await insertRows(this.db, 'runs', created.slice(i, i + CHUNK), { column: 'id', update: RUN_STATE });
-    for (let i = 0; i < changed.length; i += CHUNK) await updateRows(this.db, 'runs', 'id', RUN_STATE, changed.slice(i, i + CHUNK));
-    this.dirtyRuns.clear();
-    this.newRuns.clear();
-
     const gone = [...this.goneWaits];
-    for (let i = 0; i < gone.length; i += CHUNK) await this.db.deleteFrom('waits').where('id', 'in', gone.slice(i, i + CHUNK)).execute();
-    this.goneWaits.clear();
-
     const waits = [...this.newWaits.values()];
-    for (let i = 0; i < waits.length; i += CHUNK) await insertRows(this.db, 'waits', waits.slice(i, i + CHUNK));
-    this.newWaits.clear();
-
     const history = [...this.taken].map(([runId, { workspaceId, steps }]) => ({
       workspace_id: workspaceId,
       run_id: runId,
       steps: JSON.stringify(steps),
       step_count: steps.length,
     }));
+    this.dirtyRuns.clear();
+    this.newRuns.clear();
+    this.goneWaits.clear();
+    this.newWaits.clear();
     this.taken = new Map();
-    for (let i = 0; i < history.length; i += CHUNK) await insertRows(this.db, 'run_history', history.slice(i, i + CHUNK));
+    await writeAll(this.db, [
+      { kind: 'insert', table: 'runs', rows: created, conflict: { column: 'id', update: RUN_STATE } },
+      { kind: 'update', table: 'runs', key: 'id', columns: RUN_STATE, rows: changed },
+      { kind: 'delete', table: 'waits', column: 'id', values: gone },
+      { kind: 'insert', table: 'waits', rows: waits },
+      { kind: 'insert', table: 'run_history', rows: history },
+    ]);
   }
 }
