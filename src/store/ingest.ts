@@ -4,7 +4,7 @@ import { aliasPreviousId, idKey, resolveBatch, type IdentitySnapshot, type Resol
 import { pushIdentifierKind, type Identifier, type IncomingEvent, type ProfileFacts, type ProfileState } from '../core/types.js';
 import { newId } from '../lib/ids.js';
 import { transact, type Store } from './db.js';
-import { insertRows } from './insert-rows.js';
+import { writeAll, type Write } from './insert-rows.js';
 import { asKind, chunks, ms, profileFromRow, profileToRow } from './rows.js';
 import type { Database, ProfileTable } from './schema.js';
 
@@ -206,10 +206,34 @@ const PROFILE_UPSERT = ['traits', 'field_times', 'contact_points', 'consent', 't
 /** Writes the plan; returns the profile rows it wrote. */
 async function applyPlan(trx: Trx, workspaceId: string, plan: ResolutionPlan, now: number): Promise<ProfileTable[]> {
   const profileRows = plan.profiles.map((p) => profileToRow(p.state, workspaceId));
+  const identifierRows = plan.newIdentifiers.map((n) => ({
+    workspace_id: workspaceId, kind: n.identifier.kind, value: n.identifier.value, profile_id: n.profileId, created_at: now,
+  }));
+  const eventRows = plan.events.map(({ event: e, profileId, rejected }) => ({
+    id: newId('evt', ms(e.receivedAt)),
+    workspace_id: workspaceId,
+    message_id: e.messageId,
+    profile_id: profileId,
+    type: e.type,
+    name: e.event,
+    user_id: e.userId,
+    anonymous_id: e.anonymousId,
+    timestamp: ms(e.timestamp),
+    received_at: ms(e.receivedAt),
+    payload: JSON.stringify(toPayload(e, rejected)),
+  }));
   // Multi-row statements of a few fixed shapes (insert-rows.ts): Kysely would build and the database
   // prepare a new statement for every batch size.
-  await insertRows(trx, 'profiles', profileRows, { column: 'id', update: PROFILE_UPSERT });
+  const profiles: Write = { kind: 'insert', table: 'profiles', rows: profileRows, conflict: { column: 'id', update: PROFILE_UPSERT } };
+  const identifiers: Write = { kind: 'insert', table: 'identifiers', rows: identifierRows };
+  const events: Write = { kind: 'insert', table: 'events', rows: eventRows };
+  if (plan.merges.length === 0 && plan.conflicts.length === 0 && plan.movedIdentifiers.length === 0) {
+    // Nothing changes hands (most batches): new rows of three tables, one statement on PostgreSQL.
+    await writeAll(trx, [profiles, identifiers, events]);
+    return profileRows;
+  }
 
+  await writeAll(trx, [profiles]);
   for (const m of plan.merges) {
     if (!m.absorbedIsNew) await absorb(trx, workspaceId, m.survivorId, m.absorbedId);
   }
@@ -225,11 +249,7 @@ async function applyPlan(trx: Trx, workspaceId: string, plan: ResolutionPlan, no
     })),
   ];
   for (const part of chunks(log, 9)) await trx.insertInto('identity_log').values(part).execute();
-
-  const identifierRows = plan.newIdentifiers.map((n) => ({
-    workspace_id: workspaceId, kind: n.identifier.kind, value: n.identifier.value, profile_id: n.profileId, created_at: now,
-  }));
-  await insertRows(trx, 'identifiers', identifierRows);
+  await writeAll(trx, [identifiers]);
   for (const m of plan.movedIdentifiers) {
     await trx
       .updateTable('identifiers')
@@ -239,21 +259,7 @@ async function applyPlan(trx: Trx, workspaceId: string, plan: ResolutionPlan, no
       .where('value', '=', m.identifier.value)
       .execute();
   }
-
-  const eventRows = plan.events.map(({ event: e, profileId, rejected }) => ({
-    id: newId('evt', ms(e.receivedAt)),
-    workspace_id: workspaceId,
-    message_id: e.messageId,
-    profile_id: profileId,
-    type: e.type,
-    name: e.event,
-    user_id: e.userId,
-    anonymous_id: e.anonymousId,
-    timestamp: ms(e.timestamp),
-    received_at: ms(e.receivedAt),
-    payload: JSON.stringify(toPayload(e, rejected)),
-  }));
-  for (const part of chunks(eventRows, 11)) await insertRows(trx, 'events', part);
+  await writeAll(trx, [events]);
   return profileRows;
 }
 
