@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Channel } from '../core/types.js';
 import type { Database } from '../store/schema.js';
+import type { Write } from '../store/insert-rows.js';
 
 /** A message on its way out, as a provider adapter sees it. */
 export interface OutboundMessage {
@@ -24,9 +25,10 @@ export interface Provider {
   /**
    * For a provider that lives in Chorus's own database (the sandbox): delivers inside the caller's
    * transaction (the gate's, or the outbox's), so the delivery and the message's `sent` mark commit
-   * together and no lease is needed.
+   * together and no lease is needed. With `writes`, the provider adds its rows there instead of writing
+   * them, and the caller writes them with its own, before its transaction commits (one round trip).
    */
-  deliverInTransaction?(trx: Kysely<Database>, messages: OutboundMessage[]): Promise<{ providerMessageId: string }[]>;
+  deliverInTransaction?(trx: Kysely<Database>, messages: OutboundMessage[], writes?: Write[]): Promise<{ providerMessageId: string }[]>;
 }
 
 /** A provider refused the message for good (bad address, rejected content): don't retry it. */

@@ -15,7 +15,7 @@ import type { Insertable } from 'kysely';
 import type { MessageTable } from '../store/schema.js';
 import type { SettingsCache } from '../store/settings.js';
 import { historyOf, type Db, type LoadedProfile } from './run-store.js';
-import { insertRows, updateRows } from '../store/insert-rows.js';
+import { writeAll, type Write } from '../store/insert-rows.js';
 import { outboundMessage } from './outbox.js';
 
 // The send gate at the edge: gathers what it needs to know about a customer inside their serialized step,
@@ -88,11 +88,16 @@ export class Gate {
     const windows = await whatsappWindows(db, items.filter((i) => i.request.contentChannels.includes('whatsapp')), now);
     for (const group of byProfile.values()) out.push(...(await this.recordCustomer(db, group, now, writes, windows)));
     const { inserts, updates } = writes;
-    if (this.providers) await deliverInDatabase(db, writes, this.providers, now);
-    for (let i = 0; i < inserts.length; i += 400) await insertRows(db, 'messages', inserts.slice(i, i + 400), { column: 'id' });
-    // Messages that already had a row (deferred, held) get their new outcome, 400 at a time (PostgreSQL: an
-    // UPDATE of those columns; SQLite: an upsert whose insert never happens).
-    for (let i = 0; i < updates.length; i += 400) await updateRows(db, 'messages', 'id', OUTCOME_COLUMNS, updates.slice(i, i + 400));
+    // Deliveries to a provider in the database (the sandbox) add their rows here, to go with the messages'.
+    const captures: Write[] = [];
+    if (this.providers) await deliverInDatabase(db, writes, this.providers, now, captures);
+    // New rows, and the new outcome of messages that already had a row (deferred, held: PostgreSQL updates
+    // those columns; SQLite upserts, the insert never happening), in one statement on PostgreSQL.
+    await writeAll(db, [
+      ...captures,
+      { kind: 'insert', table: 'messages', rows: inserts, conflict: { column: 'id' } },
+      { kind: 'update', table: 'messages', key: 'id', columns: OUTCOME_COLUMNS, rows: updates },
+    ]);
     return out;
   }
 
@@ -250,7 +255,7 @@ const OUTCOME_COLUMNS = [
  * gate's own transaction and stored `sent`: the outbox would only claim them again to do the same write.
  * Their "if it fails" escalations are cancelled, as the outbox does when a message is sent.
  */
-async function deliverInDatabase(db: Db, writes: Writes, providers: (channel: Channel) => Provider, now: Date): Promise<void> {
+async function deliverInDatabase(db: Db, writes: Writes, providers: (channel: Channel) => Provider, now: Date, captures: Write[]): Promise<void> {
   const at = now.getTime();
   const byProvider = new Map<Provider, Insertable<MessageTable>[]>();
   for (const row of [...writes.inserts, ...writes.updates]) {
@@ -264,7 +269,7 @@ async function deliverInDatabase(db: Db, writes: Writes, providers: (channel: Ch
   }
   const sent = new Set<string>();
   for (const [provider, rows] of byProvider) {
-    const results = await provider.deliverInTransaction!(db, rows.map(outboundMessage));
+    const results = await provider.deliverInTransaction!(db, rows.map(outboundMessage), captures);
     rows.forEach((r, n) => {
       Object.assign(r, { status: 'sent', provider: provider.name, provider_message_id: results[n].providerMessageId, sent_at: at, attempts: 1, lease_until: null });
       sent.add(r.id);

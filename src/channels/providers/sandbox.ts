@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Store } from '../../store/db.js';
-import { insertRows } from '../../store/insert-rows.js';
+import { insertRows, type Write } from '../../store/insert-rows.js';
 import type { Database } from '../../store/schema.js';
 import type { OutboundMessage, Provider } from '../provider.js';
 
@@ -26,24 +26,24 @@ export class SandboxProvider implements Provider {
     return this.capture(this.store.db, messages);
   }
 
-  deliverInTransaction(trx: Kysely<Database>, messages: OutboundMessage[]): Promise<{ providerMessageId: string }[]> {
-    return this.capture(trx, messages);
+  deliverInTransaction(trx: Kysely<Database>, messages: OutboundMessage[], writes?: Write[]): Promise<{ providerMessageId: string }[]> {
+    return this.capture(trx, messages, writes);
   }
 
-  /** One write per 500 messages; the capture is idempotent on each message id. */
-  private async capture(db: Kysely<Database>, messages: OutboundMessage[]): Promise<{ providerMessageId: string }[]> {
+  /** One write per 500 messages (or rows handed to the caller's `writes`); idempotent on each message id. */
+  private async capture(db: Kysely<Database>, messages: OutboundMessage[], writes?: Write[]): Promise<{ providerMessageId: string }[]> {
     const at = this.now().getTime();
-    for (let i = 0; i < messages.length; i += 500) {
-      const rows = messages.slice(i, i + 500).map((m) => ({
-        message_id: m.id,
-        workspace_id: m.workspaceId,
-        channel: m.channel,
-        to_address: m.to,
-        content: JSON.stringify(m.content),
-        captured_at: at,
-      }));
-      await insertRows(db, 'sandbox_messages', rows, { column: 'message_id' });
-    }
+    const rows = messages.map((m) => ({
+      message_id: m.id,
+      workspace_id: m.workspaceId,
+      channel: m.channel,
+      to_address: m.to,
+      content: JSON.stringify(m.content),
+      captured_at: at,
+    }));
+    const conflict = { column: 'message_id' };
+    if (writes) writes.push({ kind: 'insert', table: 'sandbox_messages', rows, conflict });
+    else for (let i = 0; i < rows.length; i += 500) await insertRows(db, 'sandbox_messages', rows.slice(i, i + 500), conflict);
     return messages.map((m) => ({ providerMessageId: `sandbox_${m.id}` }));
   }
 }
