@@ -104,15 +104,17 @@ export async function updateRows<T extends keyof Database & string>(db: Db, tabl
   const picked = [key, ...columns];
   if (types === null || !picked.every((c) => types.has(c))) return insertRows(db, table, rows, { column: key, update: columns });
   const whole = rows as readonly Record<string, unknown>[];
-  const set = columns.map((c) => `${quote(c)} = v.${quote(c)}`).join(', ');
   const json = rowsAsJson(table, picked, whole, false);
   if (json !== null) {
     await db.executeQuery(CompiledQuery.raw(jsonUpdate(table, key, columns, types, 1), [json]));
     return;
   }
   const from = `${unnest(picked, types)} as v(${picked.map(quote).join(', ')})`;
-  await db.executeQuery(CompiledQuery.raw(`update ${quote(table)} as t set ${set} from ${from} where t.${quote(key)} = v.${quote(key)}`, columnArrays(picked, whole)));
+  await db.executeQuery(CompiledQuery.raw(`update ${quote(table)} as t set ${setFromV(columns)} from ${from} where t.${quote(key)} = v.${quote(key)}`, columnArrays(picked, whole)));
 }
+
+/** `a = v.a, b = v.b, …`: an UPDATE's assignments from the rows aliased `v`. */
+const setFromV = (columns: readonly string[]) => columns.map((c) => `${quote(c)} = v.${quote(c)}`).join(', ');
 
 /** PostgreSQL: inserts the rows of JSON parameter `param`. */
 function jsonInsert(table: string, columns: readonly string[], types: Map<string, string>, conflict: OnConflict | undefined, param: number): string {
@@ -124,10 +126,10 @@ function jsonInsert(table: string, columns: readonly string[], types: Map<string
 
 /** PostgreSQL: sets `columns` of the rows (key first, then those columns) of JSON parameter `param`. */
 function jsonUpdate(table: string, key: string, columns: readonly string[], types: Map<string, string>, param: number): string {
-  return cached(`update\u0000${table}\u0000${key}\u0000${columns.join(',')}\u0000${param}`, () => {
-    const set = columns.map((c) => `${quote(c)} = v.${quote(c)}`).join(', ');
-    return `update ${quote(table)} as t set ${set} from (select ${fromJson([key, ...columns], types, param)}) as v where t.${quote(key)} = v.${quote(key)}`;
-  });
+  return cached(
+    `update\u0000${table}\u0000${key}\u0000${columns.join(',')}\u0000${param}`,
+    () => `update ${quote(table)} as t set ${setFromV(columns)} from (select ${fromJson([key, ...columns], types, param)}) as v where t.${quote(key)} = v.${quote(key)}`,
+  );
 }
 
 /** One write of `writeAll`. */
