@@ -17,6 +17,7 @@ import type { SettingsCache } from '../store/settings.js';
 import { historyOf, type Db, type LoadedProfile } from './run-store.js';
 import { writeAll, type Write } from '../store/insert-rows.js';
 import { outboundMessage } from './outbox.js';
+import { withFields } from '../core/json-text.js';
 
 // The send gate at the edge: gathers what it needs to know about a customer inside their serialized step,
 // decides every waiting message of that customer in priority order, and writes each decision on its
@@ -291,7 +292,8 @@ interface Writes {
 
 function writeMessage(item: Outgoing, o: Outcome, now: Date, writes: Writes): void {
   const at = now.getTime();
-  const decision = JSON.stringify({ ...(o.decision as object), ...(item.fallback ? { fallbackOf: item.fallback.of, fallbackBecause: item.fallback.because } : {}), decidedAt: now.toISOString() });
+  const decidedAt = now.toISOString();
+  const decision = withFields(JSON.stringify(o.decision), item.fallback ? { fallbackOf: item.fallback.of, fallbackBecause: item.fallback.because, decidedAt } : { decidedAt });
   const pending = o.status === 'deferred' ? JSON.stringify({ templates: item.templates, vars: item.vars, request: item.request }) : null;
   const common = {
     status: o.status,

@@ -206,27 +206,36 @@ function unnest(columns: readonly string[], types: Map<string, string>): string 
   return `unnest(${columns.map((c, i) => `$${i + 1}::${types.get(c)}[]`).join(', ')})`;
 }
 
+/** ES2024's String.prototype.isWellFormed (Node 20 has it; the TypeScript target doesn't name it). */
+type WellFormed = string & { isWellFormed(): boolean };
+
 /**
  * The rows as one JSON array of arrays (values in `columns` order, no keys: a message row is a third
  * smaller than as an object), or null when JSON would not carry them exactly: a lone UTF-16 surrogate
- * (JSON.stringify writes it as an escape PostgreSQL refuses, where the array path stores U+FFFD; only
- * lone surrogates are escaped, so the check is on the text) sends them the array way.
+ * (JSON.stringify writes it as an escape PostgreSQL refuses, where the array path stores U+FFFD) sends them
+ * the array way. Strings are checked one by one (V8 knows most are one-byte, hence well-formed, at once)
+ * rather than the finished text by a regular expression (2% of the engine's CPU). Tuples are built by
+ * `push`: arrays made with `new Array(n)` are holey, and JSON.stringify serializes those on a slower path.
  */
 function rowsAsJson(table: string, columns: string[], rows: readonly Record<string, unknown>[], exact = true): string | null {
-  const tuples: unknown[][] = new Array(rows.length);
+  const tuples: unknown[][] = [];
+  const n = columns.length;
   for (let r = 0; r < rows.length; r++) {
     const row = rows[r];
     if (exact) checkColumns(table, columns, row);
-    const tuple: unknown[] = new Array(columns.length);
-    for (let i = 0; i < columns.length; i++) {
+    const tuple: unknown[] = [];
+    for (let i = 0; i < n; i++) {
       const v = row[columns[i]];
-      if (typeof v === 'number' && !Number.isFinite(v)) throw new Error(`insertRows(${table}): ${columns[i]} is ${v}, not a finite number`);
-      tuple[i] = v ?? null;
+      if (typeof v === 'string') {
+        if (!(v as WellFormed).isWellFormed()) return null;
+      } else if (typeof v === 'object' && v !== null && /\\u[dD][89a-fA-F]/.test(JSON.stringify(v))) {
+        return null;
+      } else if (typeof v === 'number' && !Number.isFinite(v)) throw new Error(`insertRows(${table}): ${columns[i]} is ${v}, not a finite number`);
+      tuple.push(v ?? null);
     }
-    tuples[r] = tuple;
+    tuples.push(tuple);
   }
-  const json = JSON.stringify(tuples);
-  return /\\u[dD][89a-fA-F]/.test(json) ? null : json;
+  return JSON.stringify(tuples);
 }
 
 /**
