@@ -1,5 +1,6 @@
 import { CompiledQuery, sql, type Insertable, type Kysely, type Transaction } from 'kysely';
 import type { Database } from './schema.js';
+import { prepared } from './prepared.js';
 
 // Multi-row INSERTs of the engine's hot paths (run history, runs, waits, messages, events), written as SQL
 // text directly. Kysely turns every value of a 400-row insert into a frozen operation node, then compiles
@@ -120,7 +121,7 @@ const setFromV = (columns: readonly string[]) => columns.map((c) => `${quote(c)}
 function jsonInsert(table: string, columns: readonly string[], types: Map<string, string>, conflict: OnConflict | undefined, param: number): string {
   return cached(`insert\u0000${table}\u0000${columns.join(',')}\u0000${conflictKey(conflict)}\u0000${param}`, () => {
     const list = columns.map(quote).join(', ');
-    return `insert into ${quote(table)} (${list}) select ${fromJson(columns, types, param)}${onConflict(conflict)}`;
+    return prepared(`insert into ${quote(table)} (${list}) select ${fromJson(columns, types, param)}${onConflict(conflict)}`);
   });
 }
 
@@ -128,7 +129,7 @@ function jsonInsert(table: string, columns: readonly string[], types: Map<string
 function jsonUpdate(table: string, key: string, columns: readonly string[], types: Map<string, string>, param: number): string {
   return cached(
     `update\u0000${table}\u0000${key}\u0000${columns.join(',')}\u0000${param}`,
-    () => `update ${quote(table)} as t set ${setFromV(columns)} from (select ${fromJson([key, ...columns], types, param)}) as v where t.${quote(key)} = v.${quote(key)}`,
+    () => prepared(`update ${quote(table)} as t set ${setFromV(columns)} from (select ${fromJson([key, ...columns], types, param)}) as v where t.${quote(key)} = v.${quote(key)}`),
   );
 }
 
@@ -160,7 +161,7 @@ export async function writeAll(db: Db, writes: readonly Write[]): Promise<void> 
   for (const w of todo) {
     const param = params.length + 1;
     if (w.kind === 'delete') {
-      parts.push(cached(`delete\u0000${w.table}\u0000${w.column}\u0000${param}`, () => `delete from ${quote(w.table)} where ${quote(w.column)} = any($${param}::text[])`));
+      parts.push(cached(`delete\u0000${w.table}\u0000${w.column}\u0000${param}`, () => prepared(`delete from ${quote(w.table)} where ${quote(w.column)} = any($${param}::text[])`)));
       params.push(w.values);
       continue;
     }
@@ -182,7 +183,7 @@ export async function writeAll(db: Db, writes: readonly Write[]): Promise<void> 
     return;
   }
   const text = parts.map((part, i) => `w${i} as (${part})`).join(', ');
-  await db.executeQuery(CompiledQuery.raw(`with ${text} select 1`, params));
+  await db.executeQuery(CompiledQuery.raw(prepared(`with ${text} select 1`), params));
 }
 
 async function writeOne(db: Db, w: Write): Promise<void> {
