@@ -238,7 +238,7 @@ export class Engine {
       now,
       defaultTimeZone: this.defaultTimeZone,
       history: ledger.history(row.workspace_id, row.profile_id),
-      messageStatus: messageStatusOf(trx, row.id, outgoing),
+      messageStatus: messageStatusOf(trx, row, outgoing),
       visits,
     };
     const result = await walk(input, start);
@@ -255,7 +255,7 @@ export class Engine {
     if (!row || !ledger.hasWait(row.id, l.id)) return;
     const spec = await loadVersion(trx, row.journey_id, row.version);
     // A listener belongs to a run: its conditions may ask about the run's messages too.
-    const ctx = { ...this.conditionContext(ledger, row.workspace_id, profile, now, ev, new Date(row.entered_at)), messageStatus: messageStatusOf(trx, row.id, outgoing) };
+    const ctx = { ...this.conditionContext(ledger, row.workspace_id, profile, now, ev, new Date(row.entered_at)), messageStatus: messageStatusOf(trx, row, outgoing) };
     if (l.kind === 'exit') {
       const rule = spec.exit_when[Number(l.step.split('.')[1])];
       if (rule?.where && !(await evaluate(rule.where, ctx))) return;

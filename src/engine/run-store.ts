@@ -103,9 +103,11 @@ export function historyEvent(name: string | null, timestamp: number, payload: st
 
 const STATUS_RANK: Record<string, number> = { sent: 1, delivered: 2, opened: 3, clicked: 4, replied: 5 };
 
-export function messageStatusOf(db: Db, runId: string, outgoing: Outgoing[] = []) {
+export function messageStatusOf(db: Db, run: { id: string; profile_id: string }, outgoing: Outgoing[] = []) {
+  const runId = run.id;
   return async (stepId: string): Promise<SendOutcome | null> => {
-    const rows = await db.selectFrom('messages').select('status').where('run_id', '=', runId).where('step', '=', stepId).execute();
+    // By customer first: a run's messages are its customer's (merges move both), and that index exists.
+    const rows = await db.selectFrom('messages').select('status').where('profile_id', '=', run.profile_id).where('run_id', '=', runId).where('step', '=', stepId).execute();
     // A message still on its way to the gate in this step counts as sent, like a queued one.
     if (rows.length === 0) return outgoing.some((o) => o.run?.id === runId && o.run.stepId === stepId) ? 'sent' : null;
     let best: SendOutcome | null = null;

@@ -32,7 +32,7 @@ export async function runsOfProfile(db: Kysely<Database>, workspaceId: string, p
   for (const h of history) stepsOf.get(h.run_id)?.push(...(JSON.parse(h.steps) as HistoryStep[]));
   const waits = await db.selectFrom('waits').selectAll().where('run_id', 'in', ids).where('kind', 'in', ['wait', 'wait_for']).execute();
   const messages = new Map(
-    (await db.selectFrom('messages').select(['id', 'status', 'channel', 'reason']).where('run_id', 'in', ids).execute()).map((m) => [m.id, m]),
+    (await db.selectFrom('messages').select(['id', 'status', 'channel', 'reason']).where('profile_id', '=', profileId).where('run_id', 'in', ids).execute()).map((m) => [m.id, m]),
   );
   const messageOf = (runId: string, step: string, detail: unknown) => {
     const attempt = (detail as { attempt?: number } | null)?.attempt;

@@ -9,6 +9,7 @@ import { dueOrder } from './0006_due_order.js';
 import { sparseFallbackIndex } from './0007_sparse_fallback_index.js';
 import { runUpdatesInPlace } from './0008_run_updates_in_place.js';
 import { runHistory } from './0009_run_history.js';
+import { sparseProfileIndexes } from './0010_sparse_profile_indexes.js';
 
 // Migrations live in code (not files read at run time) so the compiled package carries them.
 export function migrations(dialect: Dialect): MigrationProvider {
@@ -22,6 +23,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
     '0007_sparse_fallback_index': sparseFallbackIndex(),
     '0008_run_updates_in_place': runUpdatesInPlace(dialect),
     '0009_run_history': runHistory(dialect),
+    '0010_sparse_profile_indexes': sparseProfileIndexes(),
   };
   return { getMigrations: async () => all };
 }
