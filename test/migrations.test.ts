@@ -96,5 +96,27 @@ for (const dialect of DIALECTS) {
       expect(await indexesFor(`select status from messages where run_id = 'run_1'`)).toMatch(/messages_run/);
       expect((await migrator.migrateToLatest()).error).toBeUndefined();
     });
+
+    it.skipIf(dialect.name !== 'postgres')('0011 (PostgreSQL): key columns compare bytes; lookups, joins and writes work as before, and back down', async () => {
+      const collationOf = async (table: string, column: string) =>
+        (
+          await sql<{ c: string | null }>`select collation_name as c from information_schema.columns where table_schema = current_schema() and table_name = ${table} and column_name = ${column}`.execute(store.db)
+        ).rows[0].c;
+      expect((await migrator.migrateToLatest()).error).toBeUndefined();
+      expect(await collationOf('identifiers', 'value')).toBe('C');
+      expect(await collationOf('runs', 'id')).toBe('C');
+      expect(await collationOf('profiles', 'traits')).toBeNull();
+      // Byte order: uppercase before lowercase, whatever the database's own collation says.
+      await sql`insert into workspaces (id, name, created_at) values ('ws_B', 'B', 1), ('ws_a', 'a', 1)`.execute(store.db);
+      const names = await sql<{ name: string }>`select name from workspaces where id in ('ws_B', 'ws_a') order by name`.execute(store.db);
+      expect(names.rows.map((r) => r.name)).toEqual(['B', 'a']);
+      // A key column against a text of the database's collation (a JSON field): no collation conflict.
+      const joined = await sql<{ id: string }>`select w.id from workspaces w join (select ${'{"id":"ws_a"}'}::jsonb->>'id' as id) v on v.id = w.id`.execute(store.db);
+      expect(joined.rows).toEqual([{ id: 'ws_a' }]);
+      expect((await migrator.migrateTo('0010_sparse_profile_indexes')).error).toBeUndefined();
+      expect(await collationOf('identifiers', 'value')).toBeNull();
+      expect((await migrator.migrateToLatest()).error).toBeUndefined();
+      await sql`delete from workspaces where id in ('ws_B', 'ws_a')`.execute(store.db);
+    });
   });
 }

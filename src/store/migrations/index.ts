@@ -10,6 +10,7 @@ import { sparseFallbackIndex } from './0007_sparse_fallback_index.js';
 import { runUpdatesInPlace } from './0008_run_updates_in_place.js';
 import { runHistory } from './0009_run_history.js';
 import { sparseProfileIndexes } from './0010_sparse_profile_indexes.js';
+import { byteOrderKeys } from './0011_byte_order_keys.js';
 
 // Migrations live in code (not files read at run time) so the compiled package carries them.
 export function migrations(dialect: Dialect): MigrationProvider {
@@ -24,6 +25,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
     '0008_run_updates_in_place': runUpdatesInPlace(dialect),
     '0009_run_history': runHistory(dialect),
     '0010_sparse_profile_indexes': sparseProfileIndexes(),
+    '0011_byte_order_keys': byteOrderKeys(dialect),
   };
   return { getMigrations: async () => all };
 }
