@@ -55,12 +55,12 @@ for (const dialect of DIALECTS) {
       await expect(insertRows(store.db, 'runs', [row('run_e', 'active'), short as ReturnType<typeof row>])).rejects.toThrow(/same 17 columns/);
     });
 
-    it('stores any text, null and number exactly (property; PostgreSQL sends them as JSON, or as arrays around a lone surrogate)', async () => {
+    it('stores any text, null and number exactly (property; PostgreSQL sends a text per column, or arrays when a value holds its separators)', async () => {
       let n = 0;
       const text = fc.oneof(
         fc.string(),
         fc.string({ unit: 'binary' }),
-        fc.constantFrom('', 'NULL', 'null', '{}', '{"a":"b,c"}', 'a\\b', '"q"', ' lead', 'ü€😀', '{a,b}', '\\ud800', '\u2028\u2029', '\t\n\r\b\f'),
+        fc.constantFrom('', 'NULL', 'null', '{}', '{"a":"b,c"}', 'a\\b', '"q"', ' lead', 'ü€😀', '{a,b}', '\\ud800', '\u2028\u2029', '\t\n\r\b\f', '\u0001', '\u0002', 'a\u0001b\u0002'),
       ).map(wellFormed);
       await fc.assert(
         fc.asyncProperty(
@@ -78,7 +78,7 @@ for (const dialect of DIALECTS) {
       );
     });
 
-    it('stores text with a lone surrogate (JSON would not carry it to PostgreSQL: those rows go as arrays)', async () => {
+    it('stores text with a lone surrogate', async () => {
       await insertRows(store.db, 'runs', [{ ...row('run_lone', 'active'), end_reason: 'a\ud800b', trigger: '\udfff' }, row('run_lone2', 'active')]);
       const back = await store.db.selectFrom('runs').select(['end_reason', 'trigger']).where('id', '=', 'run_lone').executeTakeFirstOrThrow();
       // Stored as UTF-8, the surrogate is replaced (PostgreSQL: one U+FFFD; SQLite: one per byte).
@@ -130,8 +130,9 @@ for (const dialect of DIALECTS) {
         { ...row('run_up1', 'completed', '{"a":1}'), journey_key: 'ignored', end_reason: 'it\'s "done"' },
         { ...row('run_up2', 'exited'), end_reason: null },
       ]);
-      // A lone surrogate sends that batch the array way.
+      // A lone surrogate; and a separator, which sends that batch the array way.
       await updateRows(store.db, 'runs', 'id', ['status', 'end_reason'], [{ ...row('run_up3', 'converted'), end_reason: 'x\ud800' }]);
+      await updateRows(store.db, 'runs', 'id', ['status', 'trigger'], [{ ...row('run_up3', 'converted'), trigger: 'y\u0001z\u0002' }, { ...row('run_up2', 'exited'), trigger: '' }]);
       const back = await store.db.selectFrom('runs').select(['id', 'status', 'visits', 'end_reason', 'journey_key']).where('id', 'like', 'run_up%').orderBy('id').execute();
       expect(back.slice(0, 2)).toEqual([
         { id: 'run_up1', status: 'completed', visits: '{"a":1}', end_reason: 'it\'s "done"', journey_key: 'k' },
@@ -139,6 +140,11 @@ for (const dialect of DIALECTS) {
       ]);
       expect(back[2]).toMatchObject({ id: 'run_up3', status: 'converted', journey_key: 'k' });
       expect(back[2].end_reason).toMatch(/^x\ufffd+$/);
+      const triggers = await store.db.selectFrom('runs').select(['id', 'trigger']).where('id', 'in', ['run_up2', 'run_up3']).orderBy('id').execute();
+      expect(triggers).toEqual([
+        { id: 'run_up2', trigger: '' },
+        { id: 'run_up3', trigger: 'y\u0001z\u0002' },
+      ]);
     });
 
     it('writeAll: inserts, updates and deletes of disjoint rows together (PostgreSQL: one statement), any text included', async () => {
