@@ -246,7 +246,7 @@ export class Engine {
       profile.state = result.profile;
       await saveProfile(trx, row.workspace_id, result.profile);
     }
-    return applyWalk(ledger, row, spec, result, now, visits, profile, outgoing);
+    return applyWalk(ledger, row, spec, result, now, visits, profile, outgoing, input.run);
   }
 
   private async onListener(trx: Trx, ledger: RunLedger, l: WaitTable, ev: EventLike, event: IncomingEvent, profile: LoadedProfile, now: Date, outgoing: Outgoing[]): Promise<void> {

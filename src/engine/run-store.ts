@@ -154,6 +154,7 @@ export function applyWalk(
   visits: Map<string, number>,
   profile: LoadedProfile,
   outgoing: Outgoing[],
+  run: RunInfo = runInfo(row, spec),
 ): RunTable {
   const at = now.getTime();
   for (const r of result.records) {
@@ -161,7 +162,7 @@ export function applyWalk(
     ledger.step(row.workspace_id, row.id, [r.stepId, r.type, at, r.outcome, r.detail ?? null]);
   }
   if (result.messages.length > 0) {
-    const vars = templateVars({ spec, run: runInfo(row, spec), profile: profile.state });
+    const vars = templateVars({ spec, run, profile: profile.state });
     for (const m of result.messages) {
       outgoing.push({
         id: messageId(row.id, m.stepId, m.attempt),
