@@ -1,5 +1,6 @@
 import type { EventLike } from '../core/condition-eval.js';
 import { historyEvent, historyOf, type Db } from './run-store.js';
+import { bucketed } from '../store/prepared.js';
 
 // Conditions ask "did this customer do X since T" once per run and condition: 54,000 single-row queries
 // for 20,000 customers in the onboarding journey, each a round trip on PostgreSQL. A batch of runs mostly
@@ -57,7 +58,7 @@ export class BatchHistory {
         .selectFrom('events')
         .select(['profile_id', 'name', 'timestamp', 'payload'])
         .where('workspace_id', '=', this.workspaceId)
-        .where('profile_id', 'in', ids.slice(i, i + CHUNK))
+        .where('profile_id', 'in', bucketed(ids.slice(i, i + CHUNK)))
         .where('name', '=', name)
         .where('timestamp', '>=', since)
         .where('type', '=', 'track')

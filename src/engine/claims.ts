@@ -1,6 +1,7 @@
 import { sql, type Selectable, type Transaction } from 'kysely';
 import type { Dialect } from '../store/db.js';
 import type { Database, MessageTable, WaitTable } from '../store/schema.js';
+import { bucketed } from '../store/prepared.js';
 
 // Claiming due work: the next batch of timers (waits) or of deferred and held messages, in due order,
 // locked with SKIP LOCKED on PostgreSQL (SQLite has one writer), optionally for one lane.
@@ -65,7 +66,7 @@ export async function claimDue(trx: Trx, dialect: Dialect, now: Date, batchSize:
     trx
       .selectFrom('waits')
       .selectAll()
-      .where('id', 'in', mine)
+      .where('id', 'in', bucketed(mine))
       // Claimed rows must still be due: the window was read before their locks.
       .where('due_at', '<=', at)
       .orderBy('due_at')
@@ -98,7 +99,7 @@ export async function claimDeferred(trx: Trx, dialect: Dialect, now: Date, batch
     trx
       .selectFrom('messages')
       .select(['id', 'profile_id'])
-      .where('id', 'in', mine)
+      .where('id', 'in', bucketed(mine))
       // Claimed rows must still be due: the window was read before their locks (re-checked after a wait).
       .where(pending)
       .where('not_before', '<=', at)

@@ -27,6 +27,7 @@ import {
   type Db,
   type LoadedProfile,
 } from './run-store.js';
+import { bucketed } from '../store/prepared.js';
 
 type Trx = Transaction<Database>;
 
@@ -41,7 +42,7 @@ async function earlierRuns(trx: Trx, workspaceId: string, journeyIds: string[], 
     const rows = await trx
       .selectFrom('runs')
       .select(['profile_id', 'journey_id', 'entered_at', 'entry_key'])
-      .where('profile_id', 'in', profileIds.slice(i, i + 500))
+      .where('profile_id', 'in', bucketed(profileIds.slice(i, i + 500)))
       .where('journey_id', 'in', journeyIds)
       .where('workspace_id', '=', workspaceId)
       .execute();
@@ -103,7 +104,7 @@ export class Engine {
       .selectFrom('waits')
       .selectAll()
       .where('workspace_id', '=', workspaceId)
-      .where('profile_id', 'in', profileIds)
+      .where('profile_id', 'in', bucketed(profileIds))
       .where('event_name', 'in', names)
       .execute();
     if (listeners.length === 0 && !names.some((n) => triggerNames.has(n))) return;
@@ -322,7 +323,7 @@ export class Engine {
       if (due.length === 0) return 0;
       const profileIds = [...new Set(due.map((d) => d.profile_id))].sort();
       if (this.store.dialect === 'postgres') {
-        await trx.selectFrom('profiles').select('id').where('id', 'in', profileIds).orderBy('id').forUpdate().execute();
+        await trx.selectFrom('profiles').select('id').where('id', 'in', bucketed(profileIds)).orderBy('id').forUpdate().execute();
       }
       const byWorkspace = new Map<string, string[]>();
       for (const d of due) byWorkspace.set(d.workspace_id, [...(byWorkspace.get(d.workspace_id) ?? []), d.profile_id]);
@@ -375,14 +376,14 @@ export class Engine {
       if (batch.length === 0) return 0;
       const customers = [...new Set(batch.map((d) => d.profile_id))].sort();
       if (this.store.dialect === 'postgres') {
-        await trx.selectFrom('profiles').select('id').where('id', 'in', customers).orderBy('id').forUpdate().execute();
+        await trx.selectFrom('profiles').select('id').where('id', 'in', bucketed(customers)).orderBy('id').forUpdate().execute();
       }
       // Everything due for these customers competes together, by priority, even beyond one batch.
       const due = await trx
         .selectFrom('messages')
         // What a new gate pass needs (not the earlier decision, reason or tags: wide text, read for nothing).
         .select(['id', 'workspace_id', 'profile_id', 'status', 'pending', 'fallback_of', 'run_id', 'journey_id', 'journey_key', 'version', 'step', 'created_at', 'source', 'idempotency_key'])
-        .where('profile_id', 'in', customers)
+        .where('profile_id', 'in', bucketed(customers))
         .where('status', 'in', ['deferred', 'held'])
         .where('not_before', '<=', now.getTime())
         .execute();

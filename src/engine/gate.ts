@@ -18,6 +18,7 @@ import { historyOf, type Db, type LoadedProfile } from './run-store.js';
 import { writeAll, type Write } from '../store/insert-rows.js';
 import { outboundMessage } from './outbox.js';
 import { withFields } from '../core/json-text.js';
+import { bucketed } from '../store/prepared.js';
 
 // The send gate at the edge: gathers what it needs to know about a customer inside their serialized step,
 // decides every waiting message of that customer in priority order, and writes each decision on its
@@ -329,7 +330,7 @@ async function whatsappWindows(db: Db, items: Outgoing[], now: Date): Promise<Se
         .selectFrom('events')
         .select(['profile_id', 'name', 'payload'])
         .where('workspace_id', '=', workspaceId)
-        .where('profile_id', 'in', ids.slice(i, i + 500))
+        .where('profile_id', 'in', bucketed(ids.slice(i, i + 500)))
         .where('name', 'in', [WHATSAPP_INBOUND_EVENT, 'Message Replied'])
         .where('timestamp', '>=', now.getTime() - 24 * 3600_000)
         .where('type', '=', 'track')

@@ -3,6 +3,7 @@ import { BatchHistory } from './batch-history.js';
 import { historyOf, type Db } from './run-store.js';
 import { writeAll } from '../store/insert-rows.js';
 import type { RunTable, WaitTable } from '../store/schema.js';
+import { bucketed } from '../store/prepared.js';
 
 // The runs, waits and step history that one engine transaction touches, kept in memory and written back
 // in a few multi-row statements at `flush`. One fired timer used to cost about seven single-row
@@ -55,12 +56,12 @@ export class RunLedger {
     const missing = [...new Set(runIds)].filter((id) => !this.runs.has(id));
     for (let i = 0; i < missing.length; i += CHUNK) {
       const ids = missing.slice(i, i + CHUNK);
-      const rows = await this.db.selectFrom('runs').selectAll().where('id', 'in', ids).execute();
+      const rows = await this.db.selectFrom('runs').selectAll().where('id', 'in', bucketed(ids)).execute();
       for (const r of rows) {
         this.runs.set(r.id, r);
         this.waitsByRun.set(r.id, new Map());
       }
-      const waits = await this.db.selectFrom('waits').select(['id', 'run_id', 'kind', 'step']).where('run_id', 'in', ids).execute();
+      const waits = await this.db.selectFrom('waits').select(['id', 'run_id', 'kind', 'step']).where('run_id', 'in', bucketed(ids)).execute();
       for (const w of waits) if (!this.goneWaits.has(w.id)) this.waitsByRun.get(w.run_id)?.set(w.id, w);
     }
   }

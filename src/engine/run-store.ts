@@ -9,6 +9,7 @@ import { newId } from '../lib/ids.js';
 import { profileFromRow, profileToRow } from '../store/rows.js';
 import type { Database, RunTable } from '../store/schema.js';
 import type { RunLedger } from './run-ledger.js';
+import { bucketed } from '../store/prepared.js';
 
 // Database side of runs: loading what the interpreter needs and applying what it decided, always inside
 // the caller's transaction (the customer's serialized step).
@@ -56,7 +57,7 @@ export async function loadProfiles(db: Db, workspaceId: string, ids: string[]): 
         .as('has_user_id'),
     )
     .where('profiles.workspace_id', '=', workspaceId)
-    .where('profiles.id', 'in', ids)
+    .where('profiles.id', 'in', bucketed(ids))
     .execute();
   for (const r of rows) out.set(r.id, { state: profileFromRow(r), hasUserId: r.has_user_id !== null });
   return out;

@@ -7,6 +7,7 @@ import { transact, type Store } from './db.js';
 import { writeAll, type Write } from './insert-rows.js';
 import { asKind, chunks, ms, profileFromRow, profileToRow } from './rows.js';
 import type { Database, ProfileTable } from './schema.js';
+import { bucketed } from './prepared.js';
 
 type Trx = Transaction<Database>;
 
@@ -85,7 +86,7 @@ async function withoutDuplicates(trx: Trx, workspaceId: string, input: IncomingE
       .selectFrom('events')
       .select('message_id')
       .where('workspace_id', '=', workspaceId)
-      .where('message_id', 'in', part.map((e) => e.messageId))
+      .where('message_id', 'in', bucketed(part.map((e) => e.messageId)))
       .execute();
     for (const r of rows) stored.add(r.message_id);
   }
@@ -146,7 +147,7 @@ async function loadSnapshot(trx: Trx, lock: boolean, workspaceId: string, keys: 
     for (;;) {
       const toLock = [...profileIds].filter((id) => !locked.has(id)).sort();
       if (toLock.length > 0) {
-        await trx.selectFrom('profiles').select('id').where('id', 'in', toLock).orderBy('id').forUpdate().execute();
+        await trx.selectFrom('profiles').select('id').where('id', 'in', bucketed(toLock)).orderBy('id').forUpdate().execute();
         toLock.forEach((id) => locked.add(id));
       }
       const again = await readOwners(trx, workspaceId, keys);
@@ -161,7 +162,7 @@ async function loadSnapshot(trx: Trx, lock: boolean, workspaceId: string, keys: 
   const idList = [...profileIds];
   if (idList.length === 0) return snapshot;
   for (const part of chunks(idList, 1)) {
-    const rows = await trx.selectFrom('profiles').selectAll().where('id', 'in', part).execute();
+    const rows = await trx.selectFrom('profiles').selectAll().where('id', 'in', bucketed(part)).execute();
     for (const r of rows) {
       if (r.merged_into !== null) {
         throw new Error(`identifier points at merged profile ${r.id}; the identity graph is inconsistent`);
@@ -172,7 +173,7 @@ async function loadSnapshot(trx: Trx, lock: boolean, workspaceId: string, keys: 
       .selectFrom('identifiers')
       .select(['kind', 'value', 'profile_id'])
       .where('workspace_id', '=', workspaceId)
-      .where('profile_id', 'in', part)
+      .where('profile_id', 'in', bucketed(part))
       .execute();
     for (const i of ids) {
       snapshot.profiles.get(i.profile_id)?.identifiers.push({ kind: asKind(i.kind), value: i.value });
