@@ -7,7 +7,14 @@ const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debu
 
 export type DatabaseConfig =
   | { dialect: 'sqlite'; file: string; synchronous: 'FULL' | 'NORMAL' }
-  | { dialect: 'postgres'; url: string; schema: string | undefined; poolSize: number };
+  | {
+      dialect: 'postgres';
+      url: string;
+      schema: string | undefined;
+      poolSize: number;
+      /** Named prepared statements for repeated texts (off for a pooler that can't keep them, e.g. PgBouncer in transaction mode before 1.21). */
+      preparedStatements?: boolean;
+    };
 
 export interface Config {
   port: number;
@@ -75,7 +82,11 @@ function database(env: Env, dataDir: string): DatabaseConfig {
   if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
     throw new ConfigError('CHORUS_PG_SCHEMA must be a lower-case SQL identifier such as chorus');
   }
-  return { dialect: 'postgres', url, schema, poolSize: int(env, 'CHORUS_PG_POOL_SIZE', 10, 1, 200) };
+  const prepared = (env.CHORUS_PG_PREPARED_STATEMENTS ?? 'on').toLowerCase();
+  if (prepared !== 'on' && prepared !== 'off') {
+    throw new ConfigError(`CHORUS_PG_PREPARED_STATEMENTS must be on or off; got "${env.CHORUS_PG_PREPARED_STATEMENTS}"`);
+  }
+  return { dialect: 'postgres', url, schema, poolSize: int(env, 'CHORUS_PG_POOL_SIZE', 10, 1, 200), preparedStatements: prepared === 'on' };
 }
 
 function virtualClock(env: Env): Date | 'now' | null {

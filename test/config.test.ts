@@ -66,12 +66,16 @@ describe('loadConfig: defaults', () => {
       url: 'postgres://u:p@db:5432/chorus',
       schema: undefined,
       poolSize: 10,
+      preparedStatements: true,
     });
-    expect(loadConfig({ DATABASE_URL: 'postgresql://db/chorus', CHORUS_PG_SCHEMA: 'chorus', CHORUS_PG_POOL_SIZE: '20' }).database).toEqual({
+    expect(
+      loadConfig({ DATABASE_URL: 'postgresql://db/chorus', CHORUS_PG_SCHEMA: 'chorus', CHORUS_PG_POOL_SIZE: '20', CHORUS_PG_PREPARED_STATEMENTS: 'OFF' }).database,
+    ).toEqual({
       dialect: 'postgres',
       url: 'postgresql://db/chorus',
       schema: 'chorus',
       poolSize: 20,
+      preparedStatements: false,
     });
   });
 });
@@ -92,6 +96,7 @@ describe('loadConfig: bad values name the variable', () => {
     { name: 'CHORUS_SQLITE_SYNCHRONOUS unknown', env: { CHORUS_SQLITE_SYNCHRONOUS: 'OFF' }, variable: 'CHORUS_SQLITE_SYNCHRONOUS' },
     { name: 'CHORUS_PG_SCHEMA not an identifier', env: { DATABASE_URL: 'postgres://db/x', CHORUS_PG_SCHEMA: 'Bad-Schema' }, variable: 'CHORUS_PG_SCHEMA' },
     { name: 'CHORUS_PG_POOL_SIZE zero', env: { DATABASE_URL: 'postgres://db/x', CHORUS_PG_POOL_SIZE: '0' }, variable: 'CHORUS_PG_POOL_SIZE' },
+    { name: 'CHORUS_PG_PREPARED_STATEMENTS not on/off', env: { DATABASE_URL: 'postgres://db/x', CHORUS_PG_PREPARED_STATEMENTS: 'yes' }, variable: 'CHORUS_PG_PREPARED_STATEMENTS' },
   ];
   for (const c of cases) {
     it(c.name, () => {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, openStore, type Store } from '../src/store/db.js';
 import { insertRows, updateRows, writeAll } from '../src/store/insert-rows.js';
 import { DIALECTS } from './support/dialects.js';
+import type { DatabaseConfig } from '../src/config.js';
 
 // The hot paths' multi-row INSERT, written as SQL text: the same rows, conflicts and errors as Kysely's.
 
@@ -207,6 +208,27 @@ for (const dialect of DIALECTS) {
       expect(prepared.some((s) => s.startsWith('select "id", "holdout"'))).toBe(false);
       const runs = await store.db.selectFrom('runs').select('id').where('id', 'like', 'run_wp%').execute();
       expect(runs).toHaveLength(3);
+    });
+
+    it.skipIf(dialect.name !== 'postgres')('PostgreSQL with prepared statements off (CHORUS_PG_PREPARED_STATEMENTS=off): none are named', async () => {
+      const plain = await openStore({ ...(dialect.fresh().config as Extract<DatabaseConfig, { dialect: 'postgres' }>), preparedStatements: false });
+      try {
+        await migrate(plain);
+        const prepared = await plain.db.transaction().execute(async (trx) => {
+          for (const n of [1, 2, 3]) {
+            await writeAll(trx, [
+              { kind: 'insert', table: 'runs', rows: [row(`run_np${n}`, 'active')] },
+              { kind: 'insert', table: 'run_history', rows: [{ workspace_id: 'ws_rows', run_id: `run_np${n}`, steps: '[]', step_count: 0 }] },
+            ]);
+            await trx.selectFrom('runs').select(['id', 'entry_key']).where('id', '=', `run_np${n}`).execute();
+          }
+          return (await sql<{ n: number }>`select count(*)::int as n from pg_prepared_statements`.execute(trx)).rows[0].n;
+        });
+        expect(prepared).toBe(0);
+        expect(await plain.db.selectFrom('runs').select('id').where('id', 'like', 'run_np%').execute()).toHaveLength(3);
+      } finally {
+        await plain.close();
+      }
     });
   });
 }

@@ -31,7 +31,7 @@ pg.types.setTypeParser(20, (v: string) => Number(v));
 
 export async function openStore(cfg: DatabaseConfig): Promise<Store> {
   if (cfg.dialect === 'sqlite') return openSqlite(cfg.file, cfg.synchronous);
-  return openPostgres(cfg.url, cfg.schema, cfg.poolSize);
+  return openPostgres(cfg.url, cfg.schema, cfg.poolSize, cfg.preparedStatements ?? true);
 }
 
 function openSqlite(file: string, synchronous: 'FULL' | 'NORMAL'): Store {
@@ -99,7 +99,7 @@ function cacheStatements(database: SQLite.Database, stats: SqlStats | null): voi
   }) as SQLite.Database['prepare'];
 }
 
-async function openPostgres(url: string, schema: string | undefined, max: number): Promise<Store> {
+async function openPostgres(url: string, schema: string | undefined, max: number, preparedStatements: boolean): Promise<Store> {
   if (schema) {
     // Create the schema first with a one-off connection, then point every pooled connection at it.
     const client = new pg.Client({ connectionString: url });
@@ -115,7 +115,7 @@ async function openPostgres(url: string, schema: string | undefined, max: number
   // per journey step fell 15%). These settings are Chorus's own sessions', not the server's.
   const options = ['-c max_parallel_workers_per_gather=0', '-c random_page_cost=1.1', ...(schema ? [`-c search_path=${schema}`] : [])];
   const pool = new pg.Pool({ connectionString: url, max, options: options.join(' ') });
-  pool.on('connect', nameRegisteredStatements);
+  if (preparedStatements) pool.on('connect', nameRegisteredStatements);
   const stats = SqlStats.fromEnv();
   const db = new Kysely<Database>({
     dialect: new PostgresDialect({ pool }),
