@@ -166,7 +166,7 @@ for (const dialect of DIALECTS) {
         ['run_wa3', 'completed'],
         ['run_wa4', 'active'],
       ]);
-      // The lone surrogate went its own way (as an array), the rest together.
+      // The lone surrogate is stored as U+FFFD, like the rest in the one statement.
       expect(runs[1].end_reason).toMatch(/^it's "gone" \ufffd+$/);
       expect(runs[2].end_reason).toBeNull();
       const waits = await store.db.selectFrom('waits').select('id').where('id', 'like', 'wait_wa%').orderBy('id').execute();

@@ -10,7 +10,7 @@ import { WalSync } from './wal-sync.js';
 import { startCheckpointer } from './checkpointer.js';
 import { SqlStats } from './sql-stats.js';
 import { fastRows } from './sqlite-rows.js';
-import { nameRegisteredStatements } from './prepared.js';
+import { nameRepeatedStatements } from './prepared.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -115,7 +115,7 @@ async function openPostgres(url: string, schema: string | undefined, max: number
   // per journey step fell 15%). These settings are Chorus's own sessions', not the server's.
   const options = ['-c max_parallel_workers_per_gather=0', '-c random_page_cost=1.1', ...(schema ? [`-c search_path=${schema}`] : [])];
   const pool = new pg.Pool({ connectionString: url, max, options: options.join(' ') });
-  if (preparedStatements) pool.on('connect', nameRegisteredStatements);
+  if (preparedStatements) pool.on('connect', nameRepeatedStatements);
   const stats = SqlStats.fromEnv();
   const db = new Kysely<Database>({
     dialect: new PostgresDialect({ pool }),

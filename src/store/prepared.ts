@@ -56,8 +56,8 @@ const BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
 export function bucketed<T>(values: readonly T[]): T[] {
   const n = values.length;
   const size = BUCKETS.find((b) => b >= n);
-  if (n === 0 || size === undefined || size === n) return [...values];
   const out = [...values];
+  if (n === 0 || size === undefined) return out;
   const last = values[n - 1];
   while (out.length < size) out.push(last);
   return out;
@@ -66,11 +66,11 @@ export function bucketed<T>(values: readonly T[]): T[] {
 type Query = (...args: unknown[]) => unknown;
 
 /**
- * Makes a pooled client send named texts as named statements (pg then skips the Parse message once the
+ * Makes a pooled client send registered and repeated texts as named statements (pg then skips the Parse message once the
  * connection has prepared the name). Kysely calls `query(text, values)`; statements without parameters
  * (BEGIN, COMMIT, ANALYZE, migrations) and anything else pass as they are.
  */
-export function nameRegisteredStatements(client: pg.ClientBase): void {
+export function nameRepeatedStatements(client: pg.ClientBase): void {
   const query = client.query.bind(client) as Query;
   const named: Query = (...args) => {
     const [text, values] = args;
