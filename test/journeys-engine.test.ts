@@ -212,6 +212,51 @@ for (const d of DIALECTS) {
       expect(summary(await messagesOf(url, c.ref))).toEqual([['first', 'email', 'sent']]);
     });
 
+    it('exit rules are the run\'s version\'s: a run ends on its own version\'s exit event, not on a later version\'s', async () => {
+      const steps = { pause: { wait: { duration: 'P1D' } }, later: email('Later') };
+      expect(await publishJourney(url, journey('e_exit_ver', 'Exit Ver Trigger', steps, { exit_when: [{ event: 'Quit One' }] }))).toBe(1);
+      const v1 = await person('exitver1');
+      await track(url, v1.who, 'Exit Ver Trigger');
+      expect(await publishJourney(url, journey('e_exit_ver', 'Exit Ver Trigger', steps, { exit_when: [{ event: 'Quit Two' }] }))).toBe(2);
+      const v2 = await person('exitver2');
+      await track(url, v2.who, 'Exit Ver Trigger');
+      await track(url, v1.who, 'Quit Two');
+      await track(url, v2.who, 'Quit One');
+      expect((await runsIn(url, v1.ref, 'e_exit_ver'))[0]).toMatchObject({ journey: { version: 1 }, status: 'waiting' });
+      expect((await runsIn(url, v2.ref, 'e_exit_ver'))[0]).toMatchObject({ journey: { version: 2 }, status: 'waiting' });
+      const at = await clockNow(url);
+      await track(url, v1.who, 'Quit One');
+      await track(url, v2.who, 'Quit Two');
+      expect((await runsIn(url, v1.ref, 'e_exit_ver'))[0]).toMatchObject({ status: 'exited', endedAt: iso(at) });
+      expect((await runsIn(url, v2.ref, 'e_exit_ver'))[0]).toMatchObject({ status: 'exited', endedAt: iso(at) });
+      // No listener rows are kept per run for exit rules: they are looked up by the version.
+      const listeners = await s.server.store.db.selectFrom('waits').select('id').where('kind', '=', 'exit').execute();
+      expect(listeners).toEqual([]);
+    });
+
+    it('an exit event ends a completed run that still tracks its goal; once the goal window has closed the run stays completed', async () => {
+      await publishJourney(
+        url,
+        journey('e_exit_done', 'Exit Done Trigger', { hi: email('Hi') }, { goal: { event: 'Exit Done Goal', within: 'P2D' }, exit_when: [{ event: 'Exit Done Leave' }] }),
+      );
+      const tracking = await person('exitdone1');
+      const closed = await person('exitdone2');
+      await track(url, closed.who, 'Exit Done Trigger');
+      await advance(url, 'P3D');
+      await track(url, tracking.who, 'Exit Done Trigger');
+      expect((await runsIn(url, tracking.ref, 'e_exit_done'))[0]).toMatchObject({ status: 'completed' });
+      const at = await clockNow(url);
+      await track(url, tracking.who, 'Exit Done Leave');
+      await track(url, closed.who, 'Exit Done Leave');
+      expect((await runsIn(url, tracking.ref, 'e_exit_done'))[0]).toMatchObject({ status: 'exited', endedAt: iso(at) });
+      const [over] = await runsIn(url, closed.ref, 'e_exit_done');
+      expect(over.status).toBe('completed');
+      expect(over.endReason).toBe('every path ended');
+      // Its goal is over too: the goal event no longer converts it.
+      await track(url, closed.who, 'Exit Done Goal');
+      expect((await runsIn(url, closed.ref, 'e_exit_done'))[0]).toMatchObject({ status: 'completed', convertedAt: null });
+    });
+
     it('goal with on_reach continue: marked converted and the run goes on', async () => {
       await publishJourney(
         url,

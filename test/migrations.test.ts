@@ -118,5 +118,53 @@ for (const dialect of DIALECTS) {
       expect((await migrator.migrateToLatest()).error).toBeUndefined();
       await sql`delete from workspaces where id in ('ws_B', 'ws_a')`.execute(store.db);
     });
+
+    it('0012 indexes each published version\'s exit rules in journey_exits and drops the per-run exit listeners; down gives listening runs theirs back', async () => {
+      expect((await migrator.migrateTo('0011_byte_order_keys')).error).toBeUndefined();
+      const spec = (exits: string[]) => JSON.stringify({ key: 'j', name: 'J', trigger: { event: 'Go' }, exit_when: exits.map((event) => ({ event })), steps: { s: { wait: { duration: 'P1D' } } } });
+      await store.db.insertInto('journey_versions').values([
+        { journey_id: 'jny_x', version: 1, workspace_id: 'ws_x', spec: spec(['Quit', 'Gone', 'Quit']), published_at: 1 },
+        { journey_id: 'jny_x', version: 2, workspace_id: 'ws_x', spec: spec(['Quit']), published_at: 2 },
+        { journey_id: 'jny_y', version: 1, workspace_id: 'ws_x', spec: spec([]), published_at: 3 },
+      ]).execute();
+      const run = (id: string, status: string, version = 1) => ({
+        id, workspace_id: 'ws_x', journey_id: 'jny_x', journey_key: 'j', version, profile_id: `prf_${id}`, status, entry_key: null, holdout: 0,
+        entered_at: 1_000, goal_deadline: null, converted_at: null, ended_at: null, end_reason: null, trigger: '{}', visits: '{}', updated_at: 1_000,
+      });
+      await store.db.insertInto('runs').values([run('run_wait', 'waiting'), run('run_goal', 'completed', 2), run('run_done', 'completed'), run('run_exited', 'exited')]).execute();
+      const wait = (id: string, runId: string, kind: string, step: string, event: string | null) => ({
+        id, workspace_id: 'ws_x', run_id: runId, journey_id: 'jny_x', profile_id: `prf_${runId}`, step, kind, event_name: event, due_at: kind === 'exit' ? null : 5_000, created_at: 1_000,
+      });
+      await store.db.insertInto('waits').values([
+        wait('wait_1', 'run_wait', 'exit', '$exit.0', 'Quit'),
+        wait('wait_2', 'run_wait', 'exit', '$exit.1', 'Gone'),
+        wait('wait_3', 'run_wait', 'wait', 's', null),
+        wait('wait_4', 'run_goal', 'exit', '$exit.0', 'Quit'),
+        wait('wait_5', 'run_goal', 'goal', '$goal', 'Done'),
+        wait('wait_6', 'run_done', 'exit', '$exit.0', 'Quit'),
+      ]).execute();
+
+      expect((await migrator.migrateTo('0012_journey_exits')).error).toBeUndefined();
+      const exits = await store.db.selectFrom('journey_exits').select(['workspace_id', 'event_name', 'journey_id', 'version']).orderBy('version').orderBy('event_name').execute();
+      expect(exits).toEqual([
+        { workspace_id: 'ws_x', event_name: 'Gone', journey_id: 'jny_x', version: 1 },
+        { workspace_id: 'ws_x', event_name: 'Quit', journey_id: 'jny_x', version: 1 },
+        { workspace_id: 'ws_x', event_name: 'Quit', journey_id: 'jny_x', version: 2 },
+      ]);
+      expect((await store.db.selectFrom('waits').select('id').orderBy('id').execute()).map((w) => w.id)).toEqual(['wait_3', 'wait_5']);
+
+      expect((await migrator.migrateTo('0011_byte_order_keys')).error).toBeUndefined();
+      const back = await store.db.selectFrom('waits').select(['run_id', 'step', 'kind', 'event_name', 'due_at']).where('kind', '=', 'exit').orderBy('run_id').orderBy('step').execute();
+      // The run still waiting gets v1's three rules (indexes as in the spec); the completed one tracking its goal gets v2's; the others none.
+      expect(back).toEqual([
+        { run_id: 'run_goal', step: '$exit.0', kind: 'exit', event_name: 'Quit', due_at: null },
+        { run_id: 'run_wait', step: '$exit.0', kind: 'exit', event_name: 'Quit', due_at: null },
+        { run_id: 'run_wait', step: '$exit.1', kind: 'exit', event_name: 'Gone', due_at: null },
+        { run_id: 'run_wait', step: '$exit.2', kind: 'exit', event_name: 'Quit', due_at: null },
+      ]);
+      expect((await migrator.migrateToLatest()).error).toBeUndefined();
+      expect(await store.db.selectFrom('journey_exits').select('version').execute()).toHaveLength(3);
+      for (const t of ['waits', 'runs', 'journey_versions', 'journey_exits'] as const) await store.db.deleteFrom(t).where('workspace_id', '=', 'ws_x').execute();
+    });
   });
 }

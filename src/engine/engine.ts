@@ -8,7 +8,7 @@ import type { IncomingEvent } from '../core/types.js';
 import { isHoldout, walk, type WalkInput } from '../core/walk.js';
 import { newId } from '../lib/ids.js';
 import { transact, type Store } from '../store/db.js';
-import { loadVersion, pausedJourneyIds, type ActiveJourneys } from '../store/journeys.js';
+import { exitVersions, loadVersion, pausedJourneyIds, type ActiveJourneys } from '../store/journeys.js';
 import type { Database, RunTable, WaitTable } from '../store/schema.js';
 import type { Clock } from './clock.js';
 import type { Gate, HeldHop, Outgoing } from './gate.js';
@@ -107,8 +107,10 @@ export class Engine {
       .where('profile_id', 'in', bucketed(profileIds))
       .where('event_name', 'in', names)
       .execute();
-    if (listeners.length === 0 && !names.some((n) => triggerNames.has(n))) return;
+    const exits = await exitVersions(trx, workspaceId, names);
+    if (listeners.length === 0 && exits.size === 0 && !names.some((n) => triggerNames.has(n))) return;
     await ledger.load(listeners.map((l) => l.run_id));
+    if (exits.size > 0) await this.loadExitable(trx, ledger, workspaceId, tracks, exits);
     ledger.shareHistory(workspaceId, profileIds);
 
     const profiles = stored && profileIds.every((id) => stored.has(id)) ? stored : await loadProfiles(trx, workspaceId, profileIds);
@@ -128,12 +130,18 @@ export class Engine {
         for (const f of fresh) if (!listeners.some((l) => l.id === f.id)) listeners.push(f);
         changed.delete(profileId);
       }
+      // Exits first, then goals, then waits: an Unsubscribed that is also awaited still ends the run.
+      const exitable = exits.get(event.event!);
+      if (exitable) {
+        for (const row of ledger.runsOf(profileId)) {
+          if (exitable.has(`${row.journey_id}@${row.version}`) && (await this.onExitEvent(trx, ledger, row, ev, event, profile, now, outgoing))) changed.add(profileId);
+        }
+      }
       // A paused journey holds its steps (wait_for), but goals and exits still count.
       const mine = listeners.filter(
         (l) => l.profile_id === profileId && l.event_name === event.event && !handled.has(l.id) && !(l.kind === 'wait_for' && paused.has(l.journey_id)),
       );
-      // Exits first, then goals, then waits: an Unsubscribed that is also awaited still ends the run.
-      const order = { exit: 0, goal: 1, wait_for: 2 } as Record<string, number>;
+      const order = { goal: 0, wait_for: 1 } as Record<string, number>;
       mine.sort((a, b) => (order[a.kind] ?? 9) - (order[b.kind] ?? 9));
       for (const l of mine) {
         handled.add(l.id);
@@ -216,14 +224,10 @@ export class Engine {
     // Later events of this batch see this run even after the ledger has written it.
     earlier.set(key, [...(earlier.get(key) ?? []), { entered_at: row.entered_at, entry_key: row.entry_key }]);
     record(ledger, row, '$entry', 'entry', row.holdout ? 'entered (holdout)' : 'entered', now, { event: ev.name, messageId: event.messageId });
-    const listenerRows: WaitTable[] = [];
+    // The goal is a listener with a deadline (its window); exit rules are the version's (journey_exits).
     if (spec.goal && row.goal_deadline !== null) {
-      listenerRows.push({ id: newId('wait', at), workspace_id: workspaceId, run_id: row.id, journey_id: journeyId, profile_id: row.profile_id, step: '$goal', kind: 'goal', event_name: spec.goal.event, due_at: row.goal_deadline, created_at: at });
+      ledger.addWaits([{ id: newId('wait', at), workspace_id: workspaceId, run_id: row.id, journey_id: journeyId, profile_id: row.profile_id, step: '$goal', kind: 'goal', event_name: spec.goal.event, due_at: row.goal_deadline, created_at: at }]);
     }
-    spec.exit_when.forEach((x, i) => {
-      listenerRows.push({ id: newId('wait', at), workspace_id: workspaceId, run_id: row.id, journey_id: journeyId, profile_id: row.profile_id, step: `$exit.${i}`, kind: 'exit', event_name: x.event, due_at: null, created_at: at });
-    });
-    ledger.addWaits(listenerRows);
     const first = Object.keys(spec.steps)[0];
     await this.advance(trx, ledger, row, spec, profile, now, first ? [first] : [], outgoing);
     return true;
@@ -257,13 +261,6 @@ export class Engine {
     const spec = await loadVersion(trx, row.journey_id, row.version);
     // A listener belongs to a run: its conditions may ask about the run's messages too.
     const ctx = { ...this.conditionContext(ledger, row.workspace_id, profile, now, ev, new Date(row.entered_at)), messageStatus: messageStatusOf(trx, row, outgoing) };
-    if (l.kind === 'exit') {
-      const rule = spec.exit_when[Number(l.step.split('.')[1])];
-      if (rule?.where && !(await evaluate(rule.where, ctx))) return;
-      record(ledger, row, l.step, 'exit', 'exited', now, { event: ev.name, messageId: event.messageId });
-      endRun(ledger, row, 'exited', `exit event ${ev.name}`, now);
-      return;
-    }
     if (l.kind === 'goal') {
       const goal = spec.goal;
       if (!goal || (goal.where && !(await evaluate(goal.where, ctx)))) return;
@@ -285,6 +282,47 @@ export class Engine {
       record(ledger, row, l.step, 'wait_for', 'event_received', now, { event: ev.name, messageId: event.messageId });
       await this.advance(trx, ledger, { ...row, status: 'active' }, spec, profile, now, step.onEvent, outgoing);
     }
+  }
+
+  /**
+   * Puts in the ledger the runs that an exit event of this batch may end: those of the customers who sent
+   * one, in a version that exits on it, still open or still tracking their goal. Runs this batch enters
+   * join the ledger as they are created.
+   */
+  private async loadExitable(trx: Trx, ledger: RunLedger, workspaceId: string, tracks: { event: IncomingEvent; profileId: string }[], exits: Map<string, Set<string>>): Promise<void> {
+    const who = [...new Set(tracks.filter((t) => exits.has(t.event.event!)).map((t) => t.profileId))];
+    const journeyIds = [...new Set([...exits.values()].flatMap((set) => [...set].map((v) => v.slice(0, v.lastIndexOf('@')))))];
+    for (let i = 0; i < who.length; i += 500) {
+      const rows = await trx
+        .selectFrom('runs')
+        .select('id')
+        .where('workspace_id', '=', workspaceId)
+        .where('profile_id', 'in', who.slice(i, i + 500))
+        .where('journey_id', 'in', journeyIds)
+        .where('status', 'in', ['active', 'waiting', 'completed'])
+        .execute();
+      await ledger.load(rows.map((r) => r.id));
+    }
+  }
+
+  /**
+   * An event that this run's version exits on (`exit_when`): the first rule whose conditions hold ends the
+   * run at once, with its goal. A completed run still tracking its goal ends too; one whose goal window
+   * has closed (or that ended otherwise) is over and stays as it is. True when the run ended.
+   */
+  private async onExitEvent(trx: Trx, ledger: RunLedger, row: RunTable, ev: EventLike, event: IncomingEvent, profile: LoadedProfile, now: Date, outgoing: Outgoing[]): Promise<boolean> {
+    const listening = row.status === 'active' || row.status === 'waiting' || (row.status === 'completed' && ledger.waitsOf(row.id).some((w) => w.kind === 'goal'));
+    if (!listening) return false;
+    const spec = await loadVersion(trx, row.journey_id, row.version);
+    const ctx = { ...this.conditionContext(ledger, row.workspace_id, profile, now, ev, new Date(row.entered_at)), messageStatus: messageStatusOf(trx, row, outgoing) };
+    for (const [i, rule] of spec.exit_when.entries()) {
+      if (rule.event !== ev.name) continue;
+      if (rule.where && !(await evaluate(rule.where, ctx))) continue;
+      record(ledger, row, `$exit.${i}`, 'exit', 'exited', now, { event: ev.name, messageId: event.messageId });
+      endRun(ledger, row, 'exited', `exit event ${ev.name}`, now);
+      return true;
+    }
+    return false;
   }
 
   /** After a merge: the absorbed profile's runs, waits and messages belong to the survivor; one run per journey continues. */

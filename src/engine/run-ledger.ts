@@ -71,6 +71,13 @@ export class RunLedger {
     return this.runs.get(id);
   }
 
+  /** Every run of this customer the ledger holds (loaded or created in it), in its current state. */
+  runsOf(profileId: string): RunTable[] {
+    const out: RunTable[] = [];
+    for (const r of this.runs.values()) if (r.profile_id === profileId) out.push(r);
+    return out;
+  }
+
   /** Runs of this customer and journey created in this ledger and not yet written. */
   unwrittenRuns(profileId: string, journeyId: string): RunTable[] {
     const out: RunTable[] = [];

@@ -95,6 +95,23 @@ export class ActiveJourneys {
   }
 }
 
+/**
+ * The published versions that end a run at once on each of these events (their `exit_when`), as
+ * `journeyId@version` by event name. Read in the caller's transaction, not cached: a run can only be on a
+ * version whose row is committed, so no exit rule is missed in a process that hasn't seen the version yet.
+ */
+export async function exitVersions(db: Db, workspaceId: string, names: readonly string[]): Promise<Map<string, Set<string>>> {
+  const out = new Map<string, Set<string>>();
+  if (names.length === 0) return out;
+  const rows = await db.selectFrom('journey_exits').select(['event_name', 'journey_id', 'version']).where('workspace_id', '=', workspaceId).where('event_name', 'in', names).execute();
+  for (const r of rows) {
+    const set = out.get(r.event_name) ?? new Set<string>();
+    set.add(`${r.journey_id}@${r.version}`);
+    out.set(r.event_name, set);
+  }
+  return out;
+}
+
 export async function pausedJourneyIds(db: Db, workspaceId?: string): Promise<Set<string>> {
   let q = db.selectFrom('journeys').select('id').where('status', '=', 'paused');
   if (workspaceId) q = q.where('workspace_id', '=', workspaceId);
@@ -172,6 +189,10 @@ export async function publish(store: Store, workspaceId: string, key: string): P
     }
     const version = (row.latest_version ?? 0) + 1;
     await trx.insertInto('journey_versions').values({ journey_id: row.id, version, workspace_id: workspaceId, spec: row.draft_spec, published_at: now }).execute();
+    const exits = [...new Set(parseStored(row.draft_spec).exit_when.map((x) => x.event))];
+    if (exits.length > 0) {
+      await trx.insertInto('journey_exits').values(exits.map((event_name) => ({ workspace_id: workspaceId, event_name, journey_id: row.id, version }))).execute();
+    }
     const status = row.status === 'paused' ? 'paused' : 'active';
     await trx.updateTable('journeys').set({ latest_version: version, status, updated_at: now }).where('id', '=', row.id).execute();
     return { version, published: true };

@@ -84,6 +84,7 @@ export interface Database {
   identity_log: IdentityLogTable;
   journeys: JourneyTable;
   journey_versions: JourneyVersionTable;
+  journey_exits: JourneyExitTable;
   runs: RunTable;
   run_history: RunHistoryTable;
   waits: WaitTable;
@@ -112,6 +113,14 @@ export interface JourneyVersionTable {
   workspace_id: string;
   spec: string;
   published_at: number;
+}
+
+/** Which published versions end a run at once on an event (their `exit_when` rules), by event name. */
+export interface JourneyExitTable {
+  workspace_id: string;
+  event_name: string;
+  journey_id: string;
+  version: number;
 }
 
 export interface RunTable {
@@ -157,7 +166,7 @@ export interface WaitTable {
   journey_id: string;
   profile_id: string;
   step: string;
-  /** wait | wait_for | goal | exit */
+  /** wait | wait_for | goal (exit rules are the version's: journey_exits) */
   kind: string;
   event_name: string | null;
   due_at: number | null;

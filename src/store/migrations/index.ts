@@ -11,6 +11,7 @@ import { runUpdatesInPlace } from './0008_run_updates_in_place.js';
 import { runHistory } from './0009_run_history.js';
 import { sparseProfileIndexes } from './0010_sparse_profile_indexes.js';
 import { byteOrderKeys } from './0011_byte_order_keys.js';
+import { journeyExits } from './0012_journey_exits.js';
 
 // Migrations live in code (not files read at run time) so the compiled package carries them.
 export function migrations(dialect: Dialect): MigrationProvider {
@@ -26,6 +27,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
     '0009_run_history': runHistory(dialect),
     '0010_sparse_profile_indexes': sparseProfileIndexes(),
     '0011_byte_order_keys': byteOrderKeys(dialect),
+    '0012_journey_exits': journeyExits(dialect),
   };
   return { getMigrations: async () => all };
 }
