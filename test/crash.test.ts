@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
+import { messageId } from '../src/engine/run-store.js';
 import { openStore, type Store } from '../src/store/db.js';
 import { DIALECTS } from './support/dialects.js';
 import { CrashableServer, prng, sleep } from './support/crash.js';
@@ -10,7 +11,10 @@ import { basic, SECRET_KEY, WRITE_KEY } from './support/server.js';
 // day, the test SIGKILLs it at random moments and restarts it on the same database each time. The
 // clients do what real ones do: retry whatever failed (batches carry fixed messageIds, so a retried batch
 // dedupes; clock advances name their target time, so a retried advance is idempotent). In the end every
-// message that was due exists once in the ledger and was captured once by the sandbox provider.
+// message that was due exists once in the ledger, under its deterministic id, and was delivered once: a
+// journey message for the sandbox is delivered in the gate's own write, which stores it `sent` with the
+// sandbox's message id (that row is the delivery); a message the outbox delivers to the sandbox also
+// leaves a capture in `sandbox_messages`, exactly one, matching its row.
 
 const CUSTOMERS = 1000;
 const CUSTOMERS_PER_BATCH = 50; // two calls each: 100 events per /v1/batch
@@ -96,14 +100,14 @@ async function countBy(store: Store, table: 'messages', column: 'status'): Promi
 /** What the dead process left behind, for the run's log: how the ledger looked at the moment of the kill. */
 async function describeLedger(store: Store): Promise<string> {
   const byStatus = await countBy(store, 'messages', 'status');
-  const sandbox = await store.db.selectFrom('sandbox_messages').select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow();
+  const captures = await store.db.selectFrom('sandbox_messages').select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow();
   const clock = await store.db.selectFrom('clock').select('now_ms').where('id', '=', 'virtual').executeTakeFirst();
   const runs = await store.db.selectFrom('runs').select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow();
   const overdue = clock
     ? await store.db.selectFrom('waits').select(sql<number>`count(*)`.as('n')).where('due_at', '<=', clock.now_ms).executeTakeFirstOrThrow()
     : { n: 0 };
   return (
-    `runs=${n(runs.n)} messages=${JSON.stringify(byStatus)} sandbox=${n(sandbox.n)} ` +
+    `runs=${n(runs.n)} messages=${JSON.stringify(byStatus)} sandbox captures=${n(captures.n)} ` +
     `clock=${clock ? new Date(clock.now_ms).toISOString() : '-'} timers due but unfired=${n(overdue.n)}`
   );
 }
@@ -289,7 +293,10 @@ for (const d of DIALECTS) {
           .having(sql<number>`count(*)`, '>', 1)
           .execute();
         expect(dupes).toEqual([]);
-        const messages = await db.selectFrom('messages').select(['id', 'run_id', 'step', 'channel', 'to_address', 'status']).execute();
+        const messages = await db
+          .selectFrom('messages')
+          .select(['id', 'run_id', 'step', 'channel', 'to_address', 'content', 'status', 'source', 'provider', 'provider_message_id'])
+          .execute();
         const byRun = new Map<string, Map<string, (typeof messages)[number]>>();
         for (const m of messages) {
           const steps = byRun.get(m.run_id!) ?? new Map();
@@ -305,20 +312,30 @@ for (const d of DIALECTS) {
         }
         expect(wrong.slice(0, 10), `${wrong.length} customers with the wrong messages`).toEqual([]);
 
-        // The provider: one capture per message, none for a message that does not exist, matching address and channel.
-        const sandbox = await db.selectFrom('sandbox_messages').select(['message_id', 'channel', 'to_address']).execute();
-        expect(sandbox).toHaveLength(messages.length);
+        // Deliveries. Every message has the id of its run, step and attempt 1 (each step runs once), so a step
+        // run again after a kill cannot have added a row unnoticed. Every row was sent by the sandbox, with the
+        // sandbox's id for it: stored so by the gate's own write (a journey message: that row is the delivery)
+        // or by the outbox after capturing it (any other message). Captures: exactly one per message the
+        // outbox delivered, matching its row; none for a message the gate delivered (that would be a second
+        // delivery) nor for one missing from the ledger.
+        const captures = await db.selectFrom('sandbox_messages').select(['message_id', 'channel', 'to_address', 'content']).execute();
+        const viaOutbox = (m: (typeof messages)[number]) => m.source !== 'journey';
         const ledger = new Map(messages.map((m) => [m.id, m]));
         const captured = new Set<string>();
         const mismatched: string[] = [];
-        for (const x of sandbox) {
+        for (const m of messages) {
+          if (m.id !== messageId(m.run_id!, m.step!, 1)) mismatched.push(`${m.id}: not the id of run ${m.run_id}, step ${m.step}, attempt 1`);
+          if (m.provider !== 'sandbox' || m.provider_message_id !== `sandbox_${m.id}`) mismatched.push(`${m.id}: ${m.status} with provider ${m.provider} and provider message id ${m.provider_message_id}`);
+        }
+        for (const x of captures) {
           const m = ledger.get(x.message_id);
           if (!m) mismatched.push(`${x.message_id}: captured but not in the ledger`);
-          else if (m.channel !== x.channel || m.to_address !== x.to_address) mismatched.push(`${x.message_id}: ${x.channel} ${x.to_address} vs ${m.channel} ${m.to_address}`);
+          else if (!viaOutbox(m)) mismatched.push(`${x.message_id}: captured, but the gate delivered it in its own write`);
+          else if (m.channel !== x.channel || m.to_address !== x.to_address || m.content !== x.content) mismatched.push(`${x.message_id}: ${x.channel} ${x.to_address} vs ${m.channel} ${m.to_address}`);
           if (captured.has(x.message_id)) mismatched.push(`${x.message_id}: captured twice`);
           captured.add(x.message_id);
         }
-        for (const m of messages) if (m.status === 'sent' && !captured.has(m.id)) mismatched.push(`${m.id}: sent but never captured`);
+        for (const m of messages) if (viaOutbox(m) && !captured.has(m.id)) mismatched.push(`${m.id}: delivered by the outbox but never captured`);
         expect(mismatched.slice(0, 10), `${mismatched.length} mismatches`).toEqual([]);
 
         const lines = kills.map((k) => `  kill ${k.n} (${k.phase}) after ${k.uptimeMs} ms up, ${k.inFlight} request(s) in flight; left: ${k.note}`);

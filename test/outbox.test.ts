@@ -3,14 +3,15 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PermanentProviderError, type OutboundMessage, type Provider } from '../src/channels/provider.js';
 import { SandboxProvider } from '../src/channels/providers/sandbox.js';
 import type { Clock } from '../src/engine/clock.js';
-import { Outbox } from '../src/engine/outbox.js';
+import { Outbox, outboundMessage } from '../src/engine/outbox.js';
 import { migrate, openStore, type Store } from '../src/store/db.js';
+import type { Write } from '../src/store/insert-rows.js';
 import type { MessageTable } from '../src/store/schema.js';
 import { DIALECTS } from './support/dialects.js';
 
 // The outbox on a real database: a provider outside the database is called after a committed lease and
 // its deliveries are marked afterwards; the sandbox, inside the database, delivers in the claiming
-// transaction.
+// transaction (the gate's own write, which stores a journey message `sent`, needs no capture from it).
 
 const WS = 'ws_outbox';
 const clock: Clock = { virtual: true, now: () => new Date(Date.UTC(2026, 0, 5, 9)) };
@@ -151,6 +152,19 @@ for (const dialect of DIALECTS) {
       // Nothing left to do, and a second drain captures nothing twice.
       expect(await outbox.drain()).toBe(0);
       expect(await store.db.selectFrom('sandbox_messages').select('message_id').execute()).toHaveLength(7);
+    });
+
+    it('the sandbox adds nothing to the gate\'s write: the message row it stores `sent` is the delivery', async () => {
+      const sandbox = new SandboxProvider(store, () => clock.now());
+      const rows = [queued(), queued({ channel: 'sms', to_address: '+15555550100' })];
+      const writes: Write[] = [];
+      const results = await sandbox.deliverInTransaction(store.db, rows.map(outboundMessage), writes);
+      expect(results).toEqual(rows.map((r) => ({ providerMessageId: `sandbox_${r.id}` })));
+      expect(writes).toEqual([]);
+      expect(await store.db.selectFrom('sandbox_messages').select('message_id').execute()).toEqual([]);
+      // Without the gate's write (the outbox's claiming transaction), it captures, as a provider call would.
+      await sandbox.deliverInTransaction(store.db, rows.map(outboundMessage));
+      expect((await store.db.selectFrom('sandbox_messages').select('message_id').orderBy('message_id').execute()).map((c) => c.message_id)).toEqual(rows.map((r) => r.id));
     });
   });
 }

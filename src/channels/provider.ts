@@ -25,8 +25,10 @@ export interface Provider {
   /**
    * For a provider that lives in Chorus's own database (the sandbox): delivers inside the caller's
    * transaction (the gate's, or the outbox's), so the delivery and the message's `sent` mark commit
-   * together and no lease is needed. With `writes`, the provider adds its rows there instead of writing
-   * them, and the caller writes them with its own, before its transaction commits (one round trip).
+   * together and no lease is needed. With `writes` (the gate's), the caller writes each message's row
+   * `sent`, with its address, rendered content and the returned provider message id, in one write together
+   * with whatever the provider pushes onto `writes` (one round trip): a provider pushes there only what
+   * that row doesn't already record (the sandbox: nothing).
    */
   deliverInTransaction?(trx: Kysely<Database>, messages: OutboundMessage[], writes?: Write[]): Promise<{ providerMessageId: string }[]>;
 }

@@ -90,7 +90,8 @@ export class Gate {
     const windows = await whatsappWindows(db, items.filter((i) => i.request.contentChannels.includes('whatsapp')), now);
     for (const group of byProfile.values()) out.push(...(await this.recordCustomer(db, group, now, writes, windows)));
     const { inserts, updates } = writes;
-    // Deliveries to a provider in the database (the sandbox) add their rows here, to go with the messages'.
+    // Deliveries to a provider in the database may add rows here, to go with the messages' (the sandbox adds
+    // none: the message row, stored `sent`, is its record).
     const captures: Write[] = [];
     if (this.providers) await deliverInDatabase(db, writes, this.providers, now, captures);
     // New rows, and the new outcome of messages that already had a row (deferred, held: PostgreSQL updates
