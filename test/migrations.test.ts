@@ -166,5 +166,17 @@ for (const dialect of DIALECTS) {
       expect(await store.db.selectFrom('journey_exits').select('version').execute()).toHaveLength(3);
       for (const t of ['waits', 'runs', 'journey_versions', 'journey_exits'] as const) await store.db.deleteFrom(t).where('workspace_id', '=', 'ws_x').execute();
     });
+
+    it('0013 indexes waits by customer: moving or erasing a customer\'s waits, their listeners and their runs\' waits use it; and back down', async () => {
+      expect((await migrator.migrateToLatest()).error).toBeUndefined();
+      // Moving a merged customer's waits read the whole table before (the partial index holds event waits only).
+      expect(await indexesFor(`update waits set profile_id = 'prf_2' where workspace_id = 'ws_1' and profile_id = 'prf_1'`)).toMatch(/waits_profile/);
+      expect(await indexesFor(`select id from waits where workspace_id = 'ws_1' and profile_id in ('prf_1', 'prf_2') and event_name in ('Activated')`)).toMatch(/waits_profile/);
+      expect(await indexesFor(`select id, run_id, kind, step from waits where profile_id in ('prf_1', 'prf_2')`)).toMatch(/waits_profile/);
+      expect((await migrator.migrateTo('0012_journey_exits')).error).toBeUndefined();
+      expect(await indexesFor(`select id from waits where run_id = 'run_1'`)).toMatch(/waits_run/);
+      expect(await indexesFor(`select id from waits where profile_id = 'prf_1' and event_name = 'Activated'`)).toMatch(/waits_listeners/);
+      expect((await migrator.migrateToLatest()).error).toBeUndefined();
+    });
   });
 }

@@ -57,12 +57,18 @@ export class RunLedger {
     for (let i = 0; i < missing.length; i += CHUNK) {
       const ids = missing.slice(i, i + CHUNK);
       const rows = await this.db.selectFrom('runs').selectAll().where('id', 'in', bucketed(ids)).execute();
+      const loaded = new Set<string>();
       for (const r of rows) {
         this.runs.set(r.id, r);
         this.waitsByRun.set(r.id, new Map());
+        loaded.add(r.id);
       }
-      const waits = await this.db.selectFrom('waits').select(['id', 'run_id', 'kind', 'step']).where('run_id', 'in', bucketed(ids)).execute();
-      for (const w of waits) if (!this.goneWaits.has(w.id)) this.waitsByRun.get(w.run_id)?.set(w.id, w);
+      if (rows.length === 0) continue;
+      // Through the customers (waits are indexed by customer, as messages are): their other runs' waits
+      // are left out; so are waits of runs this ledger already had (it holds their current state).
+      const customers = [...new Set(rows.map((r) => r.profile_id))];
+      const waits = await this.db.selectFrom('waits').select(['id', 'run_id', 'kind', 'step']).where('profile_id', 'in', bucketed(customers)).execute();
+      for (const w of waits) if (loaded.has(w.run_id) && !this.goneWaits.has(w.id)) this.waitsByRun.get(w.run_id)!.set(w.id, w);
     }
   }
 

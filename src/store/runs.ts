@@ -30,7 +30,7 @@ export async function runsOfProfile(db: Kysely<Database>, workspaceId: string, p
   const history = await db.selectFrom('run_history').select(['run_id', 'steps']).where('run_id', 'in', ids).orderBy('id').execute();
   const stepsOf = new Map<string, HistoryStep[]>(ids.map((id) => [id, []]));
   for (const h of history) stepsOf.get(h.run_id)?.push(...(JSON.parse(h.steps) as HistoryStep[]));
-  const waits = await db.selectFrom('waits').selectAll().where('run_id', 'in', ids).where('kind', 'in', ['wait', 'wait_for']).execute();
+  const waits = await db.selectFrom('waits').selectAll().where('profile_id', '=', profileId).where('kind', 'in', ['wait', 'wait_for']).execute();
   const messages = new Map(
     (await db.selectFrom('messages').select(['id', 'status', 'channel', 'reason']).where('profile_id', '=', profileId).where('run_id', 'in', ids).execute()).map((m) => [m.id, m]),
   );

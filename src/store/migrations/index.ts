@@ -12,6 +12,7 @@ import { runHistory } from './0009_run_history.js';
 import { sparseProfileIndexes } from './0010_sparse_profile_indexes.js';
 import { byteOrderKeys } from './0011_byte_order_keys.js';
 import { journeyExits } from './0012_journey_exits.js';
+import { waitsByCustomer } from './0013_waits_by_customer.js';
 
 // Migrations live in code (not files read at run time) so the compiled package carries them.
 export function migrations(dialect: Dialect): MigrationProvider {
@@ -28,6 +29,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
     '0010_sparse_profile_indexes': sparseProfileIndexes(),
     '0011_byte_order_keys': byteOrderKeys(dialect),
     '0012_journey_exits': journeyExits(dialect),
+    '0013_waits_by_customer': waitsByCustomer(),
   };
   return { getMigrations: async () => all };
 }
