@@ -7,6 +7,7 @@ import { chooseChannel } from './reach.js';
 import { renderString, type TemplateVars } from './render.js';
 import { addDuration, nextLocalTime } from './time.js';
 import type { Channel, ProfileFacts, ProfileState } from './types.js';
+import { isoTime } from './iso-time.js';
 
 // The journey interpreter: walks a run's paths from the given steps until each one waits or ends, and
 // returns what should happen (messages, waits, trait updates, history) for the store to apply in the same
@@ -99,7 +100,7 @@ export function templateVars(input: Pick<WalkInput, 'spec' | 'run' | 'profile'>)
     profile: profileVars(input.profile),
     event: { name: input.run.trigger.name, properties: input.run.trigger.properties, timestamp: input.run.trigger.timestamp },
     journey: { key: input.spec.key, name: input.spec.name, version: input.run.version, data: input.spec.data },
-    run: { id: input.run.id, enteredAt: input.run.enteredAt.toISOString() },
+    run: { id: input.run.id, enteredAt: isoTime(input.run.enteredAt.getTime()) },
   };
 }
 
@@ -145,7 +146,7 @@ export async function walk(input: WalkInput, start: string[]): Promise<WalkResul
         // "until 10:00" is strictly after now, so a loop through this step always lets time pass.
         const dueAt = 'duration' in w ? addDuration(input.now, w.duration, zone()) : nextLocalTime(new Date(input.now.getTime() + 1), w.until, zone());
         result.waits.push({ stepId, kind: 'wait', eventName: null, dueAt });
-        record('waiting', { until: dueAt.toISOString() });
+        record('waiting', { until: isoTime(dueAt.getTime()) });
         break;
       }
       case 'wait_for': {
@@ -160,7 +161,7 @@ export async function walk(input: WalkInput, start: string[]): Promise<WalkResul
         }
         const dueAt = addDuration(input.now, w.timeout, zone());
         result.waits.push({ stepId, kind: 'wait_for', eventName: w.event, dueAt });
-        record('waiting', { event: w.event, timeoutAt: dueAt.toISOString() });
+        record('waiting', { event: w.event, timeoutAt: isoTime(dueAt.getTime()) });
         break;
       }
       case 'branch': {
@@ -198,7 +199,7 @@ export async function walk(input: WalkInput, start: string[]): Promise<WalkResul
         if (!traits.ok) {
           record('failed', { reason: traits.reason });
         } else {
-          profile = applyFacts(profile, traitFacts(traits.value), input.now.toISOString(), 'journey');
+          profile = applyFacts(profile, traitFacts(traits.value), isoTime(input.now.getTime()), 'journey');
           result.profile = profile;
           record('updated', { traits: traits.value });
         }

@@ -19,6 +19,7 @@ import { writeAll, type Write } from '../store/insert-rows.js';
 import { outboundMessage } from './outbox.js';
 import { withFields } from '../core/json-text.js';
 import { bucketed } from '../store/prepared.js';
+import { isoTime } from '../core/iso-time.js';
 
 // The send gate at the edge: gathers what it needs to know about a customer inside their serialized step,
 // decides every waiting message of that customer in priority order, and writes each decision on its
@@ -294,7 +295,7 @@ interface Writes {
 
 function writeMessage(item: Outgoing, o: Outcome, now: Date, writes: Writes): void {
   const at = now.getTime();
-  const decidedAt = now.toISOString();
+  const decidedAt = isoTime(now.getTime());
   const decision = withFields(JSON.stringify(o.decision), item.fallback ? { fallbackOf: item.fallback.of, fallbackBecause: item.fallback.because, decidedAt } : { decidedAt });
   const pending = o.status === 'deferred' ? JSON.stringify({ templates: item.templates, vars: item.vars, request: item.request }) : null;
   const common = {

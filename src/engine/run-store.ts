@@ -10,6 +10,7 @@ import { profileFromRow, profileToRow } from '../store/rows.js';
 import type { Database, RunTable } from '../store/schema.js';
 import type { RunLedger } from './run-ledger.js';
 import { bucketed } from '../store/prepared.js';
+import { isoTime } from '../core/iso-time.js';
 
 // Database side of runs: loading what the interpreter needs and applying what it decided, always inside
 // the caller's transaction (the customer's serialized step).
@@ -94,7 +95,7 @@ export function historyEvent(name: string | null, timestamp: number, payload: st
   let properties: Record<string, unknown> | undefined;
   return {
     name,
-    timestamp: new Date(timestamp).toISOString(),
+    timestamp: isoTime(timestamp),
     get properties() {
       properties ??= (JSON.parse(payload) as { properties?: Record<string, unknown> }).properties ?? {};
       return properties;

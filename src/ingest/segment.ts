@@ -10,6 +10,7 @@
 import { z, type ZodType } from 'zod';
 import { fitsIndex, tooLong } from '../core/limits.js';
 import { EVENT_TYPES, type EventType, type IncomingEvent } from '../core/types.js';
+import { isoTime } from '../core/iso-time.js';
 
 export interface FieldError {
   path: string;
@@ -197,10 +198,10 @@ function readTimes(body: JsonObject, batchSentAt: Date | null, receivedAt: Date,
   const corrected =
     original && sentAt ? new Date(receivedAt.getTime() - (sentAt.getTime() - original.getTime())) : original ?? receivedAt;
   return {
-    timestamp: corrected.toISOString(),
-    originalTimestamp: original?.toISOString() ?? null,
-    sentAt: sentAt?.toISOString() ?? null,
-    receivedAt: receivedAt.toISOString(),
+    timestamp: isoTime(corrected.getTime()),
+    originalTimestamp: original ? isoTime(original.getTime()) : null,
+    sentAt: sentAt ? isoTime(sentAt.getTime()) : null,
+    receivedAt: isoTime(receivedAt.getTime()),
   };
 }
 

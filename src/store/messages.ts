@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, MessageTable } from './schema.js';
+import { isoTime } from '../core/iso-time.js';
 
 // Reading the message ledger.
 
@@ -35,7 +36,7 @@ export interface MessageView {
   updatedAt: string;
 }
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+const iso = (ms: number | null) => (ms === null ? null : isoTime(ms));
 
 export function messageView(m: Selectable<MessageTable>): MessageView {
   return {
@@ -61,9 +62,9 @@ export function messageView(m: Selectable<MessageTable>): MessageView {
     decision: m.decision ? (JSON.parse(m.decision) as unknown) : null,
     overrideCaps: m.override_caps === 1,
     idempotencyKey: m.idempotency_key,
-    createdAt: new Date(m.created_at).toISOString(),
+    createdAt: isoTime(m.created_at),
     sentAt: iso(m.sent_at),
-    updatedAt: new Date(m.updated_at).toISOString(),
+    updatedAt: isoTime(m.updated_at),
   };
 }
 

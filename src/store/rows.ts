@@ -1,9 +1,10 @@
 import type { Channel, ContactPoints, Consent, IdentifierKind, ProfileState } from '../core/types.js';
 import type { ProfileTable } from './schema.js';
+import { isoTime } from '../core/iso-time.js';
 
 // Conversions between database rows and domain objects.
 
-export const iso = (ms: number): string => new Date(ms).toISOString();
+export const iso = (ms: number): string => isoTime(ms);
 export const ms = (isoTime: string): number => Date.parse(isoTime);
 
 export function profileFromRow(r: ProfileTable): ProfileState {

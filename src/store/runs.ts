@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from './schema.js';
 import { legacyMessageId, messageId } from '../engine/run-store.js';
 import type { HistoryStep } from '../engine/run-ledger.js';
+import { isoTime } from '../core/iso-time.js';
 
 // Reading runs for the admin API.
 
@@ -21,7 +22,7 @@ export interface RunView {
   steps: { step: string; type: string; at: string; outcome: string; detail: unknown; message?: { id: string; status: string; channel: string | null; reason: string | null } }[];
 }
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+const iso = (ms: number | null) => (ms === null ? null : isoTime(ms));
 
 export async function runsOfProfile(db: Kysely<Database>, workspaceId: string, profileId: string): Promise<RunView[]> {
   const runs = await db.selectFrom('runs').selectAll().where('workspace_id', '=', workspaceId).where('profile_id', '=', profileId).orderBy('entered_at', 'desc').execute();
