@@ -360,13 +360,18 @@ export class Engine {
       const due = await claimDue(trx, this.store.dialect, now, this.batchSize, paused, lane);
       if (due.length === 0) return 0;
       const profileIds = [...new Set(due.map((d) => d.profile_id))].sort();
-      if (this.store.dialect === 'postgres') {
-        await trx.selectFrom('profiles').select('id').where('id', 'in', bucketed(profileIds)).orderBy('id').forUpdate().execute();
-      }
       const byWorkspace = new Map<string, string[]>();
       for (const d of due) byWorkspace.set(d.workspace_id, [...(byWorkspace.get(d.workspace_id) ?? []), d.profile_id]);
       const profiles = new Map<string, LoadedProfile>();
-      for (const [ws, ids] of byWorkspace) for (const [id, p] of await loadProfiles(trx, ws, [...new Set(ids)])) profiles.set(id, p);
+      const postgres = this.store.dialect === 'postgres';
+      if (postgres && byWorkspace.size === 1) {
+        // One workspace, the usual case: the customers are locked (in id order) by the read of them.
+        const [workspaceId] = byWorkspace.keys();
+        for (const [id, p] of await loadProfiles(trx, workspaceId, profileIds, { lock: true })) profiles.set(id, p);
+      } else {
+        if (postgres) await trx.selectFrom('profiles').select('id').where('id', 'in', bucketed(profileIds)).orderBy('id').forUpdate().execute();
+        for (const [ws, ids] of byWorkspace) for (const [id, p] of await loadProfiles(trx, ws, [...new Set(ids)])) profiles.set(id, p);
+      }
       const outgoing: Outgoing[] = [];
       const ledger = new RunLedger(trx);
       for (const [ws, ids] of byWorkspace) ledger.shareHistory(ws, ids);

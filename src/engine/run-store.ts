@@ -37,7 +37,8 @@ export interface LoadedProfile {
   hasUserId: boolean;
 }
 
-export async function loadProfiles(db: Db, workspaceId: string, ids: string[]): Promise<Map<string, LoadedProfile>> {
+/** `lock` (PostgreSQL): lock the profiles read, in id order (the order every transaction locks customers in). */
+export async function loadProfiles(db: Db, workspaceId: string, ids: string[], opts: { lock?: boolean } = {}): Promise<Map<string, LoadedProfile>> {
   const out = new Map<string, LoadedProfile>();
   if (ids.length === 0) return out;
   // Whether each customer has a user id, asked per row in the same query: a scalar subquery runs as one
@@ -59,6 +60,7 @@ export async function loadProfiles(db: Db, workspaceId: string, ids: string[]): 
     )
     .where('profiles.workspace_id', '=', workspaceId)
     .where('profiles.id', 'in', bucketed(ids))
+    .$if(opts.lock === true, (q) => q.orderBy('profiles.id').forUpdate('profiles'))
     .execute();
   for (const r of rows) out.set(r.id, { state: profileFromRow(r), hasUserId: r.has_user_id !== null });
   return out;
