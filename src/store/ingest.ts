@@ -142,12 +142,14 @@ async function readOwners(trx: Trx, workspaceId: string, keys: Identifier[]): Pr
 async function loadSnapshot(trx: Trx, lock: boolean, workspaceId: string, keys: Identifier[]): Promise<IdentitySnapshot> {
   let owners = await readOwners(trx, workspaceId, keys);
   let profileIds = new Set(owners.values());
+  // The locking read returns the rows as they are once locked: no second read of those profiles.
+  const lockedRows = new Map<string, ProfileTable>();
   if (lock) {
     const locked = new Set<string>();
     for (;;) {
       const toLock = [...profileIds].filter((id) => !locked.has(id)).sort();
       if (toLock.length > 0) {
-        await trx.selectFrom('profiles').select('id').where('id', 'in', bucketed(toLock)).orderBy('id').forUpdate().execute();
+        for (const r of await trx.selectFrom('profiles').selectAll().where('id', 'in', bucketed(toLock)).orderBy('id').forUpdate().execute()) lockedRows.set(r.id, r);
         toLock.forEach((id) => locked.add(id));
       }
       const again = await readOwners(trx, workspaceId, keys);
@@ -162,7 +164,9 @@ async function loadSnapshot(trx: Trx, lock: boolean, workspaceId: string, keys: 
   const idList = [...profileIds];
   if (idList.length === 0) return snapshot;
   for (const part of chunks(idList, 1)) {
-    const rows = await trx.selectFrom('profiles').selectAll().where('id', 'in', bucketed(part)).execute();
+    const unread = part.filter((id) => !lockedRows.has(id));
+    const rows = unread.length === 0 ? [] : await trx.selectFrom('profiles').selectAll().where('id', 'in', bucketed(unread)).execute();
+    for (const id of part) if (lockedRows.has(id)) rows.push(lockedRows.get(id)!);
     for (const r of rows) {
       if (r.merged_into !== null) {
         throw new Error(`identifier points at merged profile ${r.id}; the identity graph is inconsistent`);
