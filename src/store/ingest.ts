@@ -136,8 +136,9 @@ async function readOwners(trx: Trx, workspaceId: string, keys: Identifier[]): Pr
 
 /**
  * Reads the identity graph around the batch. On PostgreSQL the profiles are locked (FOR UPDATE, in id
- * order) and the owners re-read until they are stable, so no concurrent merge can move an identifier
- * out from under this transaction (DESIGN invariant 3).
+ * order) and, after each lock, the owners re-read until they are stable, so no concurrent merge can move
+ * an identifier out from under this transaction (DESIGN invariant 3). A batch whose identifiers nobody
+ * owns (new customers) locks nothing and reads them once.
  */
 async function loadSnapshot(trx: Trx, lock: boolean, workspaceId: string, keys: Identifier[]): Promise<IdentitySnapshot> {
   let owners = await readOwners(trx, workspaceId, keys);
@@ -148,10 +149,12 @@ async function loadSnapshot(trx: Trx, lock: boolean, workspaceId: string, keys: 
     const locked = new Set<string>();
     for (;;) {
       const toLock = [...profileIds].filter((id) => !locked.has(id)).sort();
-      if (toLock.length > 0) {
-        for (const r of await trx.selectFrom('profiles').selectAll().where('id', 'in', bucketed(toLock)).orderBy('id').forUpdate().execute()) lockedRows.set(r.id, r);
-        toLock.forEach((id) => locked.add(id));
-      }
+      // Every owner is locked (or there is none: a batch of new customers): nothing can move. Identifiers
+      // nobody owns yet may be claimed by a concurrent batch after any read; the loser of that race hits
+      // the identifiers' unique key and its transaction is retried (db.ts), so no re-read is needed.
+      if (toLock.length === 0) break;
+      for (const r of await trx.selectFrom('profiles').selectAll().where('id', 'in', bucketed(toLock)).orderBy('id').forUpdate().execute()) lockedRows.set(r.id, r);
+      toLock.forEach((id) => locked.add(id));
       const again = await readOwners(trx, workspaceId, keys);
       const ids = new Set(again.values());
       const stable = [...ids].every((id) => locked.has(id));
