@@ -5,6 +5,7 @@
 import { parseDuration, subtractDuration } from './time.js';
 import type { Channel, ProfileState } from './types.js';
 import { PROFILE_FIELDS, type Condition, type ConditionValue, type CountOperator, type EventCondition, type MessageStatus, type Operator, type ProfileField, type Scalar } from './conditions.js';
+import { parseIsoTime } from './iso-time.js';
 
 export interface EventLike {
   name: string | null;
@@ -255,7 +256,7 @@ async function eventSince(c: EventCondition, ctx: ConditionContext): Promise<Dat
   if (c.since_event !== undefined) {
     let latest = Number.NEGATIVE_INFINITY;
     for (const e of await ctx.history(c.since_event, undefined)) {
-      const t = Date.parse(e.timestamp);
+      const t = parseIsoTime(e.timestamp);
       if (!Number.isNaN(t) && t > latest) latest = t;
     }
     if (Number.isFinite(latest) && (!since || latest > since.getTime())) since = new Date(latest);
@@ -310,7 +311,7 @@ export async function evaluate(c: Condition, ctx: ConditionContext): Promise<boo
       // The contract says "at or after since"; drop anything older a loose implementation returned.
       const bound = since.getTime();
       events = events.filter((e) => {
-        const t = Date.parse(e.timestamp);
+        const t = parseIsoTime(e.timestamp);
         return Number.isNaN(t) || t >= bound;
       });
     }

@@ -10,7 +10,7 @@
 import { z, type ZodType } from 'zod';
 import { fitsIndex, tooLong } from '../core/limits.js';
 import { EVENT_TYPES, type EventType, type IncomingEvent } from '../core/types.js';
-import { isoTime } from '../core/iso-time.js';
+import { isoTime, parseIsoTime } from '../core/iso-time.js';
 
 export interface FieldError {
   path: string;
@@ -301,7 +301,7 @@ function parseIsoDate(text: string): Date | null {
   if (!isCalendarDate(Number(year), Number(month), Number(day))) return null;
   const millis = fraction.slice(0, 3).padEnd(3, '0');
   const offset = zone.toUpperCase() === 'Z' ? 'Z' : normalizeOffset(zone);
-  const time = Date.parse(`${year}-${month}-${day}T${hour}:${minute}:${second}.${millis}${offset}`);
+  const time = parseIsoTime(`${year}-${month}-${day}T${hour}:${minute}:${second}.${millis}${offset}`);
   return Number.isFinite(time) ? new Date(time) : null;
 }
 

@@ -1,11 +1,11 @@
 import type { Channel, ContactPoints, Consent, IdentifierKind, ProfileState } from '../core/types.js';
 import type { ProfileTable } from './schema.js';
-import { isoTime } from '../core/iso-time.js';
+import { isoTime, parseIsoTime } from '../core/iso-time.js';
 
 // Conversions between database rows and domain objects.
 
 export const iso = (ms: number): string => isoTime(ms);
-export const ms = (isoTime: string): number => Date.parse(isoTime);
+export const ms = (text: string): number => parseIsoTime(text);
 
 export function profileFromRow(r: ProfileTable): ProfileState {
   const state = {
