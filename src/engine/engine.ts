@@ -116,7 +116,8 @@ export class Engine {
     const profiles = stored && profileIds.every((id) => stored.has(id)) ? stored : await loadProfiles(trx, workspaceId, profileIds);
     const outgoing: Outgoing[] = [];
     const changed = new Set<string>();
-    const paused = await pausedJourneyIds(trx, workspaceId);
+    // Read when an event meets a wait_for listener (not for every batch: goals and exits ignore pauses).
+    let paused: Set<string> | undefined;
     const earlier = await earlierRuns(trx, workspaceId, active.filter((j) => names.includes(j.spec.trigger.event)).map((j) => j.journeyId), profileIds);
     const handled = new Set<string>();
     for (const { event, profileId } of tracks) {
@@ -138,9 +139,9 @@ export class Engine {
         }
       }
       // A paused journey holds its steps (wait_for), but goals and exits still count.
-      const mine = listeners.filter(
-        (l) => l.profile_id === profileId && l.event_name === event.event && !handled.has(l.id) && !(l.kind === 'wait_for' && paused.has(l.journey_id)),
-      );
+      const heard = listeners.filter((l) => l.profile_id === profileId && l.event_name === event.event && !handled.has(l.id));
+      if (paused === undefined && heard.some((l) => l.kind === 'wait_for')) paused = await pausedJourneyIds(trx, workspaceId);
+      const mine = heard.filter((l) => !(l.kind === 'wait_for' && paused?.has(l.journey_id) === true));
       const order = { goal: 0, wait_for: 1 } as Record<string, number>;
       mine.sort((a, b) => (order[a.kind] ?? 9) - (order[b.kind] ?? 9));
       for (const l of mine) {
