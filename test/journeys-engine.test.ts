@@ -439,6 +439,23 @@ for (const d of DIALECTS) {
       expect(run.status).toBe('completed');
     });
 
+    it('update_profile after a wait (a timer batch) changes the profile, and a later identify still wins over it', async () => {
+      await publishJourney(
+        url,
+        journey('e_update_later', 'Update Later Trigger', { pause: { wait: { duration: 'P1D' } }, set: { update_profile: { traits: { stage: 'day 1', keep: null } } } }),
+      );
+      const c = await person('updatelater', { keep: 'x', plan: 'free' });
+      await track(url, c.who, 'Update Later Trigger');
+      await advance(url, 'P1D');
+      const p = await profile(url, c.ref);
+      expect(p.traits).toMatchObject({ stage: 'day 1', plan: 'free' });
+      expect(p.traits).not.toHaveProperty('keep');
+      expect((await runsIn(url, c.ref, 'e_update_later'))[0].status).toBe('completed');
+      await advance(url, 'PT1M');
+      await identify(url, c.who, { stage: 'activated' });
+      expect((await profile(url, c.ref)).traits).toMatchObject({ stage: 'activated', plan: 'free' });
+    });
+
     // ------------------------------------------------------------------ sends
 
     it('a template with a missing variable fails that send, naming the variable; the run continues', async () => {

@@ -16,7 +16,9 @@ import { claimDeferred, claimDue, type Lane } from './claims.js';
 import { RunLedger } from './run-ledger.js';
 import {
   applyWalk,
+  changesProfiles,
   endRun,
+  loadFieldTimes,
   loadProfiles,
   messageStatusOf,
   record,
@@ -368,20 +370,33 @@ export class Engine {
       if (postgres && byWorkspace.size === 1) {
         // One workspace, the usual case: the customers are locked (in id order) by the read of them.
         const [workspaceId] = byWorkspace.keys();
-        for (const [id, p] of await loadProfiles(trx, workspaceId, profileIds, { lock: true })) profiles.set(id, p);
+        for (const [id, p] of await loadProfiles(trx, workspaceId, profileIds, { lock: true, fieldTimes: false })) profiles.set(id, p);
       } else {
         if (postgres) await trx.selectFrom('profiles').select('id').where('id', 'in', bucketed(profileIds)).orderBy('id').forUpdate().execute();
-        for (const [ws, ids] of byWorkspace) for (const [id, p] of await loadProfiles(trx, ws, [...new Set(ids)])) profiles.set(id, p);
+        for (const [ws, ids] of byWorkspace) for (const [id, p] of await loadProfiles(trx, ws, [...new Set(ids)], { fieldTimes: false })) profiles.set(id, p);
       }
       const outgoing: Outgoing[] = [];
       const ledger = new RunLedger(trx);
       for (const [ws, ids] of byWorkspace) ledger.shareHistory(ws, ids);
       await ledger.load(due.map((d) => d.run_id));
+      // Field times only for a batch with a version that may change a profile (update_profile).
+      if (await this.mayChangeProfiles(trx, ledger, due)) await loadFieldTimes(trx, profiles);
       for (const d of due) await this.fire(trx, ledger, d, profiles, now, outgoing);
       await ledger.flush();
       await this.gate.record(trx, outgoing, now);
       return due.length;
     });
+  }
+
+  private async mayChangeProfiles(trx: Trx, ledger: RunLedger, due: WaitTable[]): Promise<boolean> {
+    const versions = new Set<string>();
+    for (const d of due) {
+      const row = await ledger.run(d.run_id);
+      if (!row || versions.has(`${row.journey_id}@${row.version}`)) continue;
+      versions.add(`${row.journey_id}@${row.version}`);
+      if (changesProfiles(await loadVersion(trx, row.journey_id, row.version))) return true;
+    }
+    return false;
   }
 
   private async fire(trx: Trx, ledger: RunLedger, w: WaitTable, profiles: Map<string, LoadedProfile>, now: Date, outgoing: Outgoing[]): Promise<void> {
@@ -434,7 +449,8 @@ export class Engine {
       const profiles = new Map<string, LoadedProfile>();
       for (const ws of new Set(due.map((d) => d.workspace_id))) {
         const ids = [...new Set(due.filter((d) => d.workspace_id === ws).map((d) => d.profile_id))];
-        for (const [id, p] of await loadProfiles(trx, ws, ids)) profiles.set(id, p);
+        // The gate decides and sends; nothing here changes a profile.
+        for (const [id, p] of await loadProfiles(trx, ws, ids, { fieldTimes: false })) profiles.set(id, p);
       }
       const items: Outgoing[] = [];
       for (const m of due) {

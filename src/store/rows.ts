@@ -7,7 +7,10 @@ import { isoTime, parseIsoTime } from '../core/iso-time.js';
 export const iso = (ms: number): string => isoTime(ms);
 export const ms = (text: string): number => parseIsoTime(text);
 
-export function profileFromRow(r: ProfileTable): ProfileState {
+/** A profile row; without `field_times` when read for decisions only (see loadProfiles). */
+export type ProfileRow = Omit<ProfileTable, 'field_times'> & { field_times?: string };
+
+export function profileFromRow(r: ProfileRow): ProfileState {
   const state = {
     id: r.id,
     traits: JSON.parse(r.traits) as Record<string, unknown>,
@@ -27,12 +30,19 @@ export function profileFromRow(r: ProfileTable): ProfileState {
   Object.defineProperty(state, 'fieldTimes', {
     enumerable: true,
     configurable: true,
-    get: () => (times ??= JSON.parse(r.field_times) as Record<string, string>),
+    get: () => (times ??= fieldTimesOf(r)),
     set: (v: Record<string, string>) => {
       times = v;
     },
   });
   return state;
+}
+
+function fieldTimesOf(r: ProfileRow): Record<string, string> {
+  if (r.field_times === undefined) {
+    throw new Error(`profile ${r.id} was read without its field times, which changing it needs: read them first (loadFieldTimes)`);
+  }
+  return JSON.parse(r.field_times) as Record<string, string>;
 }
 
 export function profileToRow(p: ProfileState, workspaceId: string): ProfileTable {
