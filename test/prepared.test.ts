@@ -1,6 +1,10 @@
 import fc from 'fast-check';
+import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
+import type { DatabaseConfig } from '../src/config.js';
+import { openStore, transact } from '../src/store/db.js';
 import { bucketed, nameFor, prepared } from '../src/store/prepared.js';
+import { postgres } from './support/dialects.js';
 
 // Which statement texts run as named prepared statements on PostgreSQL, and the IN-list padding that
 // makes the hot reads' texts repeat.
@@ -35,5 +39,31 @@ describe('statement names', () => {
     expect(nameFor(text)).toBe(name);
     const long = `select 3 where $1 = $1 -- ${'y'.repeat(20_000)}`;
     for (let i = 0; i < 5; i++) expect(nameFor(long)).toBeUndefined();
+  });
+});
+
+describe.skipIf(!postgres.available)('stale prepared statements (PostgreSQL)', () => {
+  it('a table migrated by another process under a prepared select *: the transaction is retried and the statement prepared again', async () => {
+    // One connection, so the statement is prepared where it will go stale.
+    const config = { ...(postgres.fresh().config as Extract<DatabaseConfig, { dialect: 'postgres' }>), poolSize: 1 };
+    const store = await openStore(config);
+    const other = await openStore({ ...config, preparedStatements: false });
+    try {
+      await sql`create table plan_t (id text primary key, a text)`.execute(store.db);
+      await sql`insert into plan_t (id, a) values ('x', 'one')`.execute(store.db);
+      const read = () => sql<Record<string, unknown>>`select * from plan_t where id = ${'x'}`.execute(store.db);
+      for (let i = 0; i < 4; i++) expect((await read()).rows).toEqual([{ id: 'x', a: 'one' }]);
+      const statements = await sql<{ n: number }>`select count(*)::int as n from pg_prepared_statements where statement like 'select * from plan_t%'`.execute(store.db);
+      expect(statements.rows[0].n).toBe(1);
+
+      await sql`alter table plan_t add column b text default 'two'`.execute(other.db);
+      // In a transaction: the first attempt fails on the stale plan, the retry prepares it again.
+      const inTransaction = await transact(store, (trx) => sql<Record<string, unknown>>`select * from plan_t where id = ${'x'}`.execute(trx));
+      expect(inTransaction.rows).toEqual([{ id: 'x', a: 'one', b: 'two' }]);
+      expect((await read()).rows).toEqual([{ id: 'x', a: 'one', b: 'two' }]);
+    } finally {
+      await other.close();
+      await store.close();
+    }
   });
 });

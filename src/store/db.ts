@@ -10,7 +10,7 @@ import { WalSync } from './wal-sync.js';
 import { startCheckpointer } from './checkpointer.js';
 import { SqlStats } from './sql-stats.js';
 import { fastRows } from './sqlite-rows.js';
-import { nameRepeatedStatements } from './prepared.js';
+import { isStalePlan, nameRepeatedStatements } from './prepared.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -176,12 +176,13 @@ const RETRYABLE = new Set(['40001', '40P01', '23505']);
 
 function isRetryable(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && RETRYABLE.has(code);
+  return (typeof code === 'string' && RETRYABLE.has(code)) || isStalePlan(err);
 }
 
 /**
  * Runs `fn` in a transaction. On PostgreSQL, a deadlock, serialization failure or unique violation
- * caused by a concurrent writer re-runs the whole transaction, which then sees the winner's rows.
+ * caused by a concurrent writer re-runs the whole transaction, which then sees the winner's rows; so does
+ * a prepared statement gone stale under a migration made by another process (it is prepared again).
  * SQLite has a single writer, so there is nothing to retry.
  */
 export async function transact<T>(store: Store, fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {

@@ -66,17 +66,38 @@ export function bucketed<T>(values: readonly T[]): T[] {
 type Query = (...args: unknown[]) => unknown;
 
 /**
+ * PostgreSQL's answer to a prepared `select *` whose table has gained or lost columns since (another
+ * process migrated it: a rolling deploy). The statement stays broken on that connection for good.
+ */
+export function isStalePlan(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  return e?.code === '0A000' && typeof e.message === 'string' && e.message.includes('cached plan must not change result type');
+}
+
+/** Suffixes of replacement names, unique across connections. */
+let generation = 0;
+
+/**
  * Makes a pooled client send registered and repeated texts as named statements (pg then skips the Parse message once the
  * connection has prepared the name). Kysely calls `query(text, values)`; statements without parameters
- * (BEGIN, COMMIT, ANALYZE, migrations) and anything else pass as they are.
+ * (BEGIN, COMMIT, ANALYZE, migrations) and anything else pass as they are. A statement that failed as a
+ * stale plan gets a new name on this connection, so its next run is prepared afresh (the failed
+ * transaction is retried: see `transact`).
  */
 export function nameRepeatedStatements(client: pg.ClientBase): void {
   const query = client.query.bind(client) as Query;
+  const renamed = new Map<string, string>();
   const named: Query = (...args) => {
     const [text, values] = args;
     if (args.length === 2 && typeof text === 'string' && Array.isArray(values) && values.length > 0) {
       const statement = nameFor(text);
-      if (statement !== undefined) return query({ name: statement, text, values });
+      if (statement !== undefined) {
+        const result = query({ name: renamed.get(statement) ?? statement, text, values }) as Promise<unknown>;
+        return result.catch((err: unknown) => {
+          if (isStalePlan(err)) renamed.set(statement, `${statement}_${++generation}`);
+          throw err;
+        });
+      }
     }
     return query(...args);
   };
