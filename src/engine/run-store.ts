@@ -49,7 +49,7 @@ const DECISION_COLUMNS = ['id', 'workspace_id', 'merged_into', 'traits', 'contac
 export async function loadProfiles(db: Db, workspaceId: string, ids: string[], opts: { lock?: boolean; fieldTimes?: boolean } = {}): Promise<Map<string, LoadedProfile>> {
   const out = new Map<string, LoadedProfile>();
   if (ids.length === 0) return out;
-  const columns = opts.fieldTimes === false ? DECISION_COLUMNS.map((c) => `profiles.${c}` as const) : (['profiles.field_times', ...DECISION_COLUMNS.map((c) => `profiles.${c}` as const)] as const);
+  const columns = (opts.fieldTimes === false ? DECISION_COLUMNS : [...DECISION_COLUMNS, 'field_times' as const]).map((c) => `profiles.${c}` as const);
   // Whether each customer has a user id, asked per row in the same query: a scalar subquery runs as one
   // probe of (workspace_id, profile_id, kind) per profile whatever the statistics (as a join, a stale
   // plan once read every user id of the workspace), and answers one flag instead of every identifier
